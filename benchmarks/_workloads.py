@@ -1,0 +1,33 @@
+"""Workload functions shared by every contestant of ``bench_core.py``.
+
+They live in their own importable module, not in the script, so that every
+contestant runs the very same function object: ``ProcessPoolExecutor`` workers
+unpickle functions by reference (they must be able to import this module), and
+parmap ships them with cloudpickle (also by reference, for an importable module).
+"""
+
+from __future__ import annotations
+
+import time
+
+WAIT_SECONDS = 0.010
+"""How long one item of the "wait" workload sleeps (a simulated I/O wait)."""
+
+
+def wait(item: int) -> int:
+    """Sleep for ``WAIT_SECONDS`` (releasing the GIL, like real I/O) and return ``item``."""
+    time.sleep(WAIT_SECONDS)
+    return item
+
+
+def spin(loop_size: int) -> int:
+    """Burn CPU in a pure-Python loop of ``loop_size`` steps; return ``sum(range(loop_size))``."""
+    total = 0
+    for i in range(loop_size):
+        total += i
+    return total
+
+
+def spin_expected(loop_size: int) -> int:
+    """Return what ``spin(loop_size)`` returns, in closed form (to check results cheaply)."""
+    return loop_size * (loop_size - 1) // 2

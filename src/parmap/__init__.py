@@ -1,0 +1,51 @@
+"""parmap: turn a slow for-loop into a concurrent one with one call, and see what happened to every item.
+
+Examples:
+    >>> from parmap import parmap
+    >>> summary = parmap(str.upper, ["a", "b", "c"])
+    >>> summary.results
+    ['A', 'B', 'C']
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._api import parmap as parmap
+from ._errors import ArgumentError as ArgumentError
+from ._errors import ParmapError as ParmapError
+from ._errors import RemoteError as RemoteError
+from ._errors import TransportError as TransportError
+from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
+from ._errors import WorkerDiedError as WorkerDiedError
+from ._options import Kind as Kind
+from ._summary import ItemError as ItemError
+from ._summary import Summary as Summary
+
+try:
+    __version__ = version("parmap")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ArgumentError",
+    "ItemError",
+    "Kind",
+    "ParmapError",
+    "RemoteError",
+    "Summary",
+    "TransportError",
+    "UnpicklableFunctionError",
+    "WorkerDiedError",
+    "__version__",
+    "parmap",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
+        try:
+            _obj.__module__ = "parmap"
+        except (AttributeError, TypeError):  # pragma: no cover - e.g. typing aliases
+            pass
+del _name, _obj

@@ -1,0 +1,222 @@
+"""`parmap()`: turn the arguments into a validated plan, run it, and return the Summary."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from ._backends import open_backend
+from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
+from ._collect import Collector
+from ._dispatch import Completed, InputGuard, Sizer, dispatch
+from ._errors import ArgumentError
+from ._options import Kind, Options, default_workers, make_options
+from ._worker import BatchResult, in_worker_process, run_batch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
+
+    from ._summary import Summary
+
+__all__ = ["parmap"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Batches in flight per worker: one running, one queued, so no worker waits for the dispatcher.
+WINDOW_PER_WORKER = 2
+#: With kind="auto": a first item that keeps a CPU busy at least this share of the
+#: time it was not waiting for one is computing work.
+CPU_SHARE = 0.5
+
+
+def parmap(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    kind: Kind = "io",
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+) -> Summary[T, R]:
+    """Call `fn` on every item, concurrently, and report what happened to each.
+
+    An item whose call raises an `Exception` is recorded in the summary and
+    the run goes on; ``KeyboardInterrupt`` and ``SystemExit`` stop the run
+    (pending work is cancelled, worker processes are stopped) and propagate,
+    carrying the partial summary as their attribute ``summary``.
+
+    Args:
+        fn: Called once per item. Any callable: with ``kind="cpu"`` lambdas,
+            closures and functions defined in ``__main__`` work too (they
+            travel by value with cloudpickle).
+        items: Any iterable, read lazily: only a bounded window of items is
+            in flight at once, so generators and huge streams are fine.
+        kind: ``"io"`` for work that waits (network, disk): threads.
+            ``"cpu"`` for work that computes in Python: processes, each
+            started from a clean interpreter. ``"auto"``: run the first item
+            here, measure its CPU time against its wall time, and pick; the
+            choice and its reason are in ``summary.notes``.
+        workers: How many items run at once. Default: for ``"io"``
+            ``max(32, cpus + 4)``; for ``"cpu"`` the CPUs this process may
+            use (affinity and cgroup quota respected).
+        batch_size: Items sent to a worker per task. ``"auto"`` starts at one
+            and grows batches of fast items until each holds a few
+            milliseconds (threads) or ~50 ms (processes) of work, shrinking
+            again near the end of an input of known length.
+        executor: Run on this executor instead of starting workers; it is
+            left open. A `ThreadPoolExecutor` calls `fn` directly; any other
+            executor (e.g. a `ProcessPoolExecutor`) gets `fn` and the items
+            pickled. `kind` is then ignored: the executor decides where work runs.
+
+    Returns:
+        A `Summary`: results in input order (``None`` where an item failed),
+        the errors, counts, time and backend.
+
+    Raises:
+        ArgumentError: An argument is invalid (raised before any work starts).
+        UnpicklableFunctionError: ``kind="cpu"`` and `fn` cannot be pickled.
+        KeyboardInterrupt: Ctrl-C, or raised by `fn`; with ``.summary``.
+        SystemExit: Raised by `fn`; with ``.summary``.
+
+    Examples:
+        >>> from parmap import parmap
+        >>> summary = parmap(lambda x: 100 // x, [1, 2, 0, 4], workers=4)
+        >>> summary.results
+        [100, 50, None, 25]
+        >>> print(summary.errors[0].type_name, summary.errors[0].index)
+        ZeroDivisionError 2
+    """
+    options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
+    _check_callable(fn)
+    guard = InputGuard(_check_iterable(items))
+    total = _length(items)
+    collector: Collector[T, R] = Collector()
+    pairs: Iterator[tuple[int, T]] = enumerate(guard)
+    chosen = options.kind
+    try:
+        if options.executor is None and chosen == "auto":
+            chosen, pairs = _probe(fn, pairs, collector)
+        if options.executor is None and chosen == "cpu" and in_worker_process():
+            chosen = "io"
+            collector.notes.append(
+                "ran on threads: this call was made inside a parmap worker process, "
+                "which does not start processes of its own"
+            )
+        return _run(fn, pairs, total, chosen, options.workers, options, collector, guard)
+    except BaseException as exc:
+        _attach(exc, collector)
+        raise
+
+
+def _run(  # noqa: PLR0913 - the plan, spelled out
+    fn: Callable[[T], R],
+    pairs: Iterator[tuple[int, T]],
+    total: int | None,
+    kind: Kind,
+    workers: int | None,
+    options: Options,
+    collector: Collector[T, R],
+    guard: InputGuard[T],
+) -> Summary[T, R]:
+    executor = options.executor
+    count = workers or getattr(executor, "_max_workers", None) or default_workers(kind)
+    backend = open_backend(fn, kind, count, executor)  # type: ignore[arg-type]  # fn: T -> R
+    collector.backend = backend.description
+    sizer: Sizer
+    if isinstance(options.batch_size, int):
+        sizer = FixedBatchSize(options.batch_size)
+    else:
+        target = THREAD_TARGET if backend.description.startswith("threads") else PROCESS_TARGET
+        sizer = AutoBatchSize(workers=count, target=target, total=total)
+    try:
+        for done in dispatch(backend, pairs, sizer, WINDOW_PER_WORKER * count, guard):
+            collector.add(done)
+    except BaseException:
+        backend.close(cancel=True)
+        raise
+    backend.close(cancel=False)
+    return collector.summary()
+
+
+def _probe(
+    fn: Callable[[T], R],
+    pairs: Iterator[tuple[int, T]],
+    collector: Collector[T, R],
+) -> tuple[Kind, Iterator[tuple[int, T]]]:
+    """kind="auto": run the first item here, measuring whether it computes or waits."""
+    first = next(pairs, None)
+    if first is None:
+        collector.notes.append("kind='auto' chose threads: the input was empty")
+        return "io", pairs
+    wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
+    result: BatchResult = run_batch(fn, [first[1]])  # type: ignore[arg-type]
+    wall = time.perf_counter() - wall
+    cpu = time.thread_time() - cpu
+    queued = _cpu_queue_seconds() - queued
+    share = cpu / max(wall - queued, 1e-9)
+    chosen: Kind = "cpu" if share >= CPU_SHARE else "io"
+    backend = "processes" if chosen == "cpu" else "threads"
+    collector.notes.append(
+        f"kind='auto' chose {backend}: the first item kept a CPU busy {min(share, 1.0):.0%} "
+        f"of its {wall * 1000:.1f} ms"
+        + (f" ({queued * 1000:.1f} ms waiting for a CPU not counted)" if queued > 0 else "")
+    )
+    collector.add(Completed([first], result, None))
+    return chosen, pairs
+
+
+def _cpu_queue_seconds() -> float:
+    """Seconds this thread has spent waiting for a CPU (Linux schedstat), or 0 where unknown."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:  # noqa: PTH123
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
+    """Give a propagating exception the partial summary, as ``exc.summary``."""
+    try:
+        exc.summary = collector.summary()  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception type without __dict__
+        pass
+
+
+def _check_callable(fn: object) -> None:
+    if not callable(fn):
+        msg = (
+            f"fn must be callable, got {type(fn).__qualname__} {fn!r}; pass the function "
+            "itself, e.g. parmap(process, items), not parmap(process(item), items)"
+        )
+        raise ArgumentError(msg)
+    if inspect.iscoroutinefunction(fn):
+        msg = (
+            f"fn {fn!r} is a coroutine function (async def); parmap runs plain functions "
+            "for now: wrap it, e.g. parmap(lambda x: asyncio.run(fn(x)), items)"
+        )
+        raise ArgumentError(msg)
+
+
+def _check_iterable(items: object) -> Iterable[T]:
+    if not isinstance(items, Iterable):
+        try:
+            iter(items)  # type: ignore[call-overload]  # old-style __getitem__ iterables
+        except TypeError:
+            msg = (
+                f"items must be iterable, got {type(items).__qualname__} {items!r}; pass a "
+                "list, a generator, a range, or any other iterable of the items to process"
+            )
+            raise ArgumentError(msg) from None
+    return items  # type: ignore[return-value]
+
+
+def _length(items: object) -> int | None:
+    try:
+        return len(items)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - len() is only a hint for batch sizes and progress
+        return None
+

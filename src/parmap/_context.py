@@ -1,0 +1,104 @@
+"""A multiprocessing context whose workers start from a clean interpreter and never run ``__main__``.
+
+::
+
+    parent ──(once)──▶ parmap's fork server: a fresh interpreter that imports
+                        parmap._worker (and cloudpickle) and nothing of the caller's
+    parent ──(per worker)──▶ fork server forks a child ──▶ ProcessPoolExecutor worker
+
+Why not the standard contexts:
+
+- ``fork`` copies a parent that may hold locks in other threads (the reason
+  Python 3.14 stopped forking by default);
+- ``spawn`` and the standard ``forkserver`` re-run the caller's main script
+  in every worker, so a script without ``if __name__ == "__main__":`` would
+  recurse, and its top level would run once per worker.
+
+parmap ships the function (and anything defined in ``__main__``) by value with
+cloudpickle, so its workers have no need for the main script: this context
+sends workers the usual preparation data (``sys.path``, working directory,
+authentication key) minus the instruction to import ``__main__``. The fork
+server is parmap's own, so the standard one's settings are left alone; it
+exits with the parent.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import sys
+import threading
+from multiprocessing import context, forkserver, process, reduction, spawn, util
+from multiprocessing.popen_forkserver import Popen as _ForkServerPopen
+from typing import Any
+
+__all__ = ["clean_context"]
+
+#: Preparation data that would make a worker import the caller's main module.
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+_server = forkserver.ForkServer()
+_server.set_forkserver_preload(["parmap._worker"])
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = spawn.get_preparation_data(name)
+    for key in _MAIN_KEYS:
+        data.pop(key, None)
+    return data
+
+
+class _Popen(_ForkServerPopen):
+    """The standard forkserver Popen, with parmap's server and without ``__main__``."""
+
+    def _launch(self, process_obj: process.BaseProcess) -> None:
+        prep_data = _preparation_data(process_obj.name)
+        buf = io.BytesIO()
+        context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            context.set_spawning_popen(None)
+        self.sentinel, w = _server.connect_to_new_process(self._fds)
+        # The child watches a duplicate of the data pipe's write end to learn that we died.
+        parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _CleanProcess(process.BaseProcess):
+    _start_method = "forkserver"
+
+    @staticmethod
+    def _Popen(process_obj: process.BaseProcess) -> _Popen:  # noqa: N802 - multiprocessing's name
+        return _Popen(process_obj)
+
+
+class _CleanContext(context.BaseContext):
+    _name = "forkserver"
+    Process = _CleanProcess  # type: ignore[assignment]
+
+
+_lock = threading.Lock()
+_context: context.BaseContext | None = None
+
+
+def clean_context() -> context.BaseContext:
+    """The multiprocessing context parmap's process pools use.
+
+    On platforms without a fork server (Windows), the standard ``spawn``
+    context: there, as with any process pool, the main script needs an
+    ``if __name__ == "__main__":`` guard.
+    """
+    global _context  # noqa: PLW0603 - one context per process, made on first use
+    with _lock:
+        if _context is None:
+            if sys.platform == "win32" or not reduction.HAVE_SEND_HANDLE:  # pragma: no cover
+                _context = multiprocessing.get_context("spawn")
+            else:
+                _context = _CleanContext()
+        return _context

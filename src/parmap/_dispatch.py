@@ -1,0 +1,145 @@
+"""The window of in-flight batches: reading the input lazily, submitting, collecting, cancelling.
+
+The dispatcher keeps at most `window` batches in flight, reads the input only
+to refill that window, and yields each batch as it completes. Whatever way
+it is left (input exhausted, an exception, the consumer stopping early, a
+``KeyboardInterrupt`` while waiting), batches still pending are cancelled.
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import BrokenExecutor, CancelledError
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from ._batching import next_batch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from concurrent.futures import Future
+
+    from ._backends import Backend
+    from ._worker import BatchResult
+
+__all__ = ["Completed", "InputGuard", "Sizer", "dispatch"]
+
+T = TypeVar("T")
+
+#: Seconds between checks while waiting for a batch; waits never block for ever.
+_POLL = 1.0
+
+
+class Sizer(Protocol):
+    """Chooses batch sizes: `AutoBatchSize` or `FixedBatchSize`."""
+
+    def next_size(self, dispatched: int) -> int:
+        """The size of the next batch."""
+        ...
+
+    def record(self, items: int, seconds: float) -> None:
+        """Learn from a finished batch."""
+        ...
+
+
+@dataclass(slots=True)
+class Completed(Generic[T]):
+    """A finished batch: its (index, item) pairs and what it produced.
+
+    Exactly one of `result` (the batch ran) and `error` (the batch as a whole
+    failed: its worker died, or it could not be run) is set.
+    """
+
+    pairs: list[tuple[int, T]]
+    result: BatchResult | None
+    error: Exception | None
+
+
+class InputGuard(Generic[T]):
+    """Wraps the caller's iterable so an exception from it ends the input instead of the run.
+
+    The exception is kept in `error`; the dispatcher finishes what was read
+    before it, then raises it.
+    """
+
+    def __init__(self, items: Iterable[T]) -> None:
+        """Guard `items` (already checked to be iterable)."""
+        self._iterator = iter(items)
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield the items until the input ends or raises."""
+        try:
+            yield from self._iterator
+        except Exception as exc:  # noqa: BLE001 - the input's fault, re-raised by the dispatcher
+            self.error = exc
+
+
+def dispatch(
+    backend: Backend,
+    pairs: Iterator[tuple[int, T]],
+    sizer: Sizer,
+    window: int,
+    guard: InputGuard[T] | None = None,
+) -> Iterator[Completed[T]]:
+    """Run every batch of `pairs` on `backend`, yielding each as it completes.
+
+    Raises:
+        Exception: The input's own exception (held by `guard`), after every
+            batch read before it has been yielded.
+    """
+    done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
+    inflight: dict[Future[object], list[tuple[int, T]]] = {}
+    dispatched = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(inflight) < window:
+                batch = next_batch(pairs, sizer.next_size(dispatched))
+                if not batch:
+                    exhausted = True
+                    break
+                future = _submit(backend, batch)
+                inflight[future] = batch
+                dispatched += len(batch)
+                future.add_done_callback(done.put)
+            if not inflight:
+                break
+            future = _next_done(done)
+            batch = inflight.pop(future)
+            try:
+                raw = future.result()
+            except BrokenExecutor as exc:
+                yield Completed(batch, None, exc)
+                continue
+            except CancelledError:  # pragma: no cover - we cancel only on the way out
+                continue
+            except Exception as exc:  # noqa: BLE001 - the batch could not run; its items fail
+                yield Completed(batch, None, exc)
+                continue
+            result = backend.unpack(raw)
+            sizer.record(len(result.values), result.seconds)
+            yield Completed(batch, result, None)
+        if guard is not None and guard.error is not None:
+            raise guard.error
+    finally:
+        for future in inflight:
+            future.cancel()
+
+
+def _submit(backend: Backend, batch: list[tuple[int, T]]) -> Future[object]:
+    items = [item for _, item in batch]
+    try:
+        return backend.submit(items)
+    except BrokenExecutor:
+        if not backend.replace():
+            raise
+        return backend.submit(items)
+
+
+def _next_done(done: queue.SimpleQueue[Future[object]]) -> Future[object]:
+    while True:
+        try:
+            return done.get(timeout=_POLL)
+        except queue.Empty:
+            continue

@@ -1,0 +1,205 @@
+"""The options of a run as one frozen value, checked once, before any worker starts.
+
+Also the default worker counts, and why they are what they are.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, final
+
+from ._errors import ArgumentError
+
+__all__ = ["Kind", "Options", "available_cpus", "default_workers", "make_options"]
+
+Kind = Literal["io", "cpu", "auto"]
+"""Where the work runs: ``"io"`` threads, ``"cpu"`` processes, ``"auto"`` measured and picked."""
+
+_KINDS: tuple[str, ...] = ("io", "cpu", "auto")
+
+#: Default threads for waiting work (see `default_workers`).
+IO_WORKERS_MIN = 32
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The validated options of one run."""
+
+    kind: Kind
+    workers: int | None
+    batch_size: int | Literal["auto"]
+    executor: Executor | None
+
+
+def make_options(
+    *,
+    kind: object,
+    workers: object,
+    batch_size: object,
+    executor: object,
+) -> Options:
+    """Check every option; raise `ArgumentError` on the first bad one.
+
+    ``workers`` stays ``None`` when not given: its default depends on the kind
+    finally chosen (`default_workers`).
+    """
+    if kind not in _KINDS:
+        msg = (
+            f"kind must be one of 'io', 'cpu' or 'auto', got {kind!r}; use kind='io' for work "
+            "that waits (network, disk), kind='cpu' for work that computes in Python, "
+            "kind='auto' to let parmap measure and pick"
+        )
+        raise ArgumentError(msg)
+    checked_kind: Kind = kind  # type: ignore[assignment]  # narrowed by the membership test
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        msg = (
+            f"workers must be a positive int, got {workers!r}; pass e.g. workers=8, "
+            "or leave it out for the default"
+        )
+        raise ArgumentError(msg)
+    if batch_size != "auto" and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        msg = (
+            f"batch_size must be a positive int or 'auto', got {batch_size!r}; "
+            "pass e.g. batch_size=100, or leave it out to let parmap size batches"
+        )
+        raise ArgumentError(msg)
+    if executor is not None and not isinstance(executor, Executor):
+        msg = (
+            f"executor must be a concurrent.futures.Executor, got {type(executor).__qualname__} "
+            f"{executor!r}; pass e.g. a ThreadPoolExecutor or ProcessPoolExecutor you created, "
+            "or leave it out and let parmap start its own workers"
+        )
+        raise ArgumentError(msg)
+    return Options(
+        kind=checked_kind,
+        workers=workers if isinstance(workers, int) else None,
+        batch_size=batch_size if isinstance(batch_size, int) else "auto",
+        executor=executor,
+    )
+
+
+def default_workers(kind: Kind) -> int:
+    """The number of workers used when `workers` is not given.
+
+    - ``"cpu"`` (and ``"auto"``): the CPUs this process may use, `available_cpus`;
+      more processes than CPUs only add switching.
+    - ``"io"``: ``max(32, cpus + 4)``. Waiting work barely uses a CPU, so the
+      count is set by what the other side tolerates, not by the machine: 32
+      requests at once is a polite load for most web APIs and file systems,
+      and an idle thread costs little memory. Pass ``workers=`` to go higher.
+
+    Examples:
+        >>> default_workers("io") >= 32
+        True
+        >>> default_workers("cpu") == available_cpus()
+        True
+    """
+    if kind == "io":
+        return max(IO_WORKERS_MIN, available_cpus() + 4)
+    return available_cpus()
+
+
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may actually use.
+
+    The smallest of: the CPU affinity mask (``taskset``, ``cpuset``), and the
+    CPU quota of the process's cgroup (v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, as set by ``docker --cpus``
+    or Kubernetes limits), rounded up. Never less than 1.
+
+    Args:
+        cgroup_root: Where the cgroup file system is mounted (for tests).
+
+    Examples:
+        >>> available_cpus() >= 1
+        True
+    """
+    count = _affinity_count()
+    quota = cgroup_cpu_quota(cgroup_root, _own_cgroups())
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return max(1, count)
+
+
+def _affinity_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def _own_cgroups(proc_file: Path = Path("/proc/self/cgroup")) -> dict[str, str]:
+    """Map each cgroup controller ("" for v2) to this process's path, from /proc/self/cgroup."""
+    try:
+        text = proc_file.read_text()
+    except OSError:
+        return {}
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:  # noqa: PLR2004 - "id:controllers:path"
+            continue
+        for controller in parts[1].split(","):
+            paths[controller] = parts[2]
+    return paths
+
+
+def cgroup_cpu_quota(root: Path, own: dict[str, str]) -> float | None:
+    """CPUs allowed by the cgroup quota (e.g. 1.5), or ``None`` when there is no limit.
+
+    Walks from the process's own cgroup up to the root, since a limit on any
+    ancestor applies too, and keeps the tightest.
+    """
+    limits: list[float] = []
+    if "" in own:  # cgroup v2, mounted at the root or, on hybrid systems, at unified/
+        for directory in [*_ancestors(root, own[""]), *_ancestors(root / "unified", own[""])]:
+            limit = _read_v2(directory / "cpu.max")
+            if limit is not None:
+                limits.append(limit)
+    if "cpu" in own:  # cgroup v1, mounted as cpu or cpu,cpuacct
+        for mount in (root / "cpu", root / "cpu,cpuacct"):
+            for directory in _ancestors(mount, own["cpu"]):
+                limit = _read_v1(directory)
+                if limit is not None:
+                    limits.append(limit)
+    return min(limits) if limits else None
+
+
+def _ancestors(mount: Path, own: str) -> list[Path]:
+    """The cgroup directory for `own` under `mount` and each of its parents up to `mount`."""
+    relative = Path(own.lstrip("/"))
+    directories = [mount / relative, *(mount / parent for parent in relative.parents)]
+    return [d for d in directories if d.is_dir()]
+
+
+def _read_v2(path: Path) -> float | None:
+    try:
+        quota, period = path.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _read_v1(directory: Path) -> float | None:
+    try:
+        quota = int((directory / "cpu.cfs_quota_us").read_text())
+        period = int((directory / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period

@@ -1,0 +1,282 @@
+"""What runs inside a worker: run one batch, capture each item's outcome.
+
+Everything here is a top-level function, so process workers find it by name.
+A failing item never costs its neighbours: each call is caught on its own,
+and in a process worker each exception and result is made transportable on
+its own, so one unpicklable value fails only its item.
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cloudpickle
+
+from ._errors import RemoteError, TransportError
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Sequence
+
+__all__ = [
+    "BatchResult",
+    "Failure",
+    "NotSent",
+    "in_worker_process",
+    "install",
+    "run_batch",
+    "run_shipped_batch",
+    "unpack",
+]
+
+#: Functions shipped to this process, by run token. A pool started by parmap
+#: installs one in its initializer; a caller's executor gets it with each batch.
+_FUNCTIONS: dict[str, Callable[[object], object]] = {}
+#: How many shipped functions a worker of a caller's executor keeps.
+_CACHE_SIZE = 8
+_in_worker_process = False
+
+
+@dataclass(slots=True)
+class Failure:
+    """One item's exception, in a form that can travel between processes."""
+
+    position: int
+    type_name: str
+    message: str
+    traceback: str
+    exception: Exception | None
+    pickled: bytes | None = None
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch produced.
+
+    ``values`` has one entry per item that was run (``None`` where it failed);
+    it is shorter than the batch when the batch stopped early: `fatal` holds
+    the ``KeyboardInterrupt``/``SystemExit`` that stopped it, or the run was
+    being cancelled.
+    """
+
+    values: list[object]
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    fatal: BaseException | None = None
+
+
+def qualified_name(cls: type) -> str:
+    """``module.Qual.Name`` of a class; builtins stay bare (``ValueError``)."""
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def describe(position: int, exc: Exception) -> Failure:
+    """Record an exception raised by an item's call, traceback formatted without parmap's frame."""
+    tb = exc.__traceback__
+    frames = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    text = "".join(traceback.TracebackException(type(exc), exc, frames).format())
+    return Failure(
+        position=position,
+        type_name=qualified_name(type(exc)),
+        message=str(exc),
+        traceback=text,
+        exception=exc,
+    )
+
+
+def run_batch(
+    fn: Callable[[object], object],
+    items: Sequence[object],
+    stop: threading.Event | None = None,
+) -> BatchResult:
+    """Call `fn` on each item in turn, catching each item's `Exception` on its own.
+
+    A ``KeyboardInterrupt``, ``SystemExit`` or other `BaseException` stops
+    the batch and is returned as ``fatal``, with the values so far. When
+    `stop` is set, the batch stops before its next item.
+    """
+    values: list[object] = []
+    failures: list[Failure] = []
+    fatal: BaseException | None = None
+    start = time.perf_counter()
+    for position, item in enumerate(items):
+        if stop is not None and stop.is_set():
+            break
+        try:
+            values.append(fn(item))
+        except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
+            values.append(None)
+            failures.append(describe(position, exc))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
+            fatal = exc
+            break
+    return BatchResult(values, failures, time.perf_counter() - start, fatal)
+
+
+# --- process workers ---------------------------------------------------------------------
+
+
+def in_worker_process() -> bool:
+    """Whether this process is a worker of a parmap process pool."""
+    return _in_worker_process
+
+
+def install(token: str, fn_bytes: bytes) -> None:
+    """Initializer of parmap's own process pools: load `fn` once per worker.
+
+    Workers ignore SIGINT: Ctrl-C in a terminal reaches the whole process
+    group, and it is the parent's job to stop the run and its workers.
+    """
+    global _in_worker_process  # noqa: PLW0603 - per-process state is the point
+    _in_worker_process = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _load(token, fn_bytes)
+
+
+class _Unloadable:
+    """Stands in for a function that could not be unpickled in the worker."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __call__(self, item: object) -> object:
+        msg = (
+            f"fn could not be loaded in the worker process: {type(self.error).__name__}: "
+            f"{self.error}; make sure everything fn uses can be imported in a fresh "
+            "interpreter, or use kind='io'"
+        )
+        raise RuntimeError(msg) from self.error
+
+
+def _load(token: str, fn_bytes: bytes) -> Callable[[object], object]:
+    try:
+        fn: Callable[[object], object] = cloudpickle.loads(fn_bytes)
+    except Exception as exc:  # noqa: BLE001 - reported per item, with the reason
+        fn = _Unloadable(exc)
+    while len(_FUNCTIONS) >= _CACHE_SIZE:
+        del _FUNCTIONS[next(iter(_FUNCTIONS))]
+    _FUNCTIONS[token] = fn
+    return fn
+
+
+class NotSent:
+    """Sent in place of an item that could not be pickled; its call fails with the reason."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[NotSent], tuple[str]]:
+        return (NotSent, (self.message,))
+
+
+def _fail_unsent(fn: Callable[[object], object]) -> Callable[[object], object]:
+    def call(item: object) -> object:
+        if isinstance(item, NotSent):
+            raise TransportError(item.message)
+        return fn(item)
+
+    return call
+
+
+def run_shipped_batch(payload: bytes) -> bytes:
+    """Run one batch in a worker process: payload and result both travel as bytes.
+
+    The payload is ``(token, fn_bytes or None, items, has_unsent)``: parmap's
+    own pools installed the function at start; a caller's executor gets it
+    with every batch (and unpickles it once per worker). ``has_unsent`` says
+    that some items are `NotSent` placeholders.
+    """
+    token, fn_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own payload
+    fn = _FUNCTIONS.get(token)
+    if fn is None:
+        fn = _load(token, fn_bytes)
+    if has_unsent:
+        fn = _fail_unsent(fn)
+    return pack(run_batch(fn, items))
+
+
+def _pickle_exception(exc: Exception) -> bytes | None:
+    """The exception pickled, if it survives a round trip; ``None`` if it cannot travel."""
+    try:
+        data: bytes = cloudpickle.dumps(exc)
+        pickle.loads(data)  # noqa: S301 - checks our own bytes unpickle
+    except Exception:  # noqa: BLE001 - then a stand-in travels instead
+        return None
+    return data
+
+
+def pack(result: BatchResult) -> bytes:
+    """Turn a batch result into bytes; values that cannot be pickled fail only their item."""
+    for failure in result.failures:
+        if failure.exception is not None:
+            failure.pickled = _pickle_exception(failure.exception)
+            failure.exception = None
+    try:
+        return cloudpickle.dumps(result)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - find the culprits below
+        pass
+    for position, value in enumerate(result.values):
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:  # noqa: BLE001 - that item's failure, with the reason
+            result.values[position] = None
+            error = TransportError(
+                f"the result of this item could not be pickled to send it back from the "
+                f"worker process: {type(exc).__name__}: {exc}; return plain data (numbers, "
+                "strings, lists, dicts, dataclasses) or use kind='io'"
+            )
+            failure = describe(position, error)
+            failure.pickled = _pickle_exception(error)
+            failure.exception = None
+            result.failures.append(failure)
+    result.failures.sort(key=lambda f: f.position)
+    if result.fatal is not None and _pickle_exception_base(result.fatal) is None:
+        result.fatal = KeyboardInterrupt(str(result.fatal))
+    return cloudpickle.dumps(result)  # type: ignore[no-any-return]
+
+
+def _pickle_exception_base(exc: BaseException) -> bytes | None:
+    try:
+        return cloudpickle.dumps(exc)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class _RemoteTraceback(Exception):  # noqa: N818 - shown as the cause, like CPython's own
+    """Carries a worker's formatted traceback as the ``__cause__`` of a transported exception."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+def unpack(data: bytes) -> BatchResult:
+    """Turn a worker's bytes back into a batch result with real exception objects."""
+    result: BatchResult = pickle.loads(data)  # noqa: S301 - bytes from our own worker
+    for failure in result.failures:
+        exc: Exception | None = None
+        if failure.pickled is not None:
+            try:
+                exc = pickle.loads(failure.pickled)  # noqa: S301 - bytes from our own worker
+            except Exception:  # noqa: BLE001 - fall back to the stand-in
+                exc = None
+        if exc is None:
+            exc = RemoteError(failure.type_name, failure.message)
+        exc.__cause__ = _RemoteTraceback(failure.traceback)
+        failure.exception = exc
+        failure.pickled = None
+    return result

@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The parmap developers. Licensed under the MIT License.
 """Benchmark parmap against the standard-library executors it wraps.
 
 Two workloads, each run by parmap and by its plain ``concurrent.futures`` peers:
@@ -24,7 +25,7 @@ contestants of one run are what count, not the absolute times.
 
 Run from the repository root, with parmap installed::
 
-    python benchmarks/bench_core.py            # 7 repeats, about 1-2 minutes
+    python benchmarks/bench_core.py            # 7 repeats, under a minute on 2 cores
     python benchmarks/bench_core.py --quick    # 3 repeats
     python benchmarks/bench_core.py --repeats 11
 
@@ -58,6 +59,8 @@ import _workloads  # noqa: E402  (needs HERE on sys.path first)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from parmap import Kind
 
 RESULTS_DIR: Final = HERE / "results"
 RERUN: Final = "python benchmarks/bench_core.py"
@@ -123,13 +126,15 @@ def cpu_items(loop_size: int) -> list[int]:
 # --------------------------------------------------------------------------- child side
 
 
-def run_parmap(fn: Callable[[int], int], items: list[int], kind: str, workers: int) -> list[int]:
+def run_parmap(
+    fn: Callable[[int], int], items: list[int], kind: Kind, workers: int
+) -> list[int | None]:
     """Run ``fn`` over ``items`` with parmap and return the results in input order."""
     from parmap import parmap  # noqa: PLC0415  (only the parmap contestant imports it)
 
     summary = parmap(fn, items, kind=kind, workers=workers)
-    if summary.failed:
-        msg = f"parmap reported failed items: {summary.failed!r}"
+    if not summary.ok or summary.total != len(items):
+        msg = f"parmap did not run every item successfully:\n{summary}\n{summary.errors!r}"
         raise BenchmarkError(msg)
     return list(summary.results)
 
@@ -150,11 +155,12 @@ def measure(tool: str, workload: str, loop_size: int) -> float:
         items = cpu_items(loop_size)
         expected = [_workloads.spin_expected(n) for n in items]
 
+    results: list[int | None]  # parmap leaves None in a failed item's slot
     start = time.perf_counter()
     if tool == "serial":
         results = [fn(item) for item in items]
     elif tool == "parmap":
-        kind = "io" if workload == "wait" else "cpu"
+        kind: Kind = "io" if workload == "wait" else "cpu"
         results = run_parmap(fn, items, kind, WAIT_WORKERS if workload == "wait" else workers)
     elif tool == "threads":
         with ThreadPoolExecutor(WAIT_WORKERS) as pool:
@@ -199,9 +205,6 @@ def _timed(fn: Callable[[int], int], arg: int) -> float:
 
 def run_child(tool: str, workload: str, loop_size: int) -> float:
     """Measure one contestant in a fresh interpreter and return its wall time in seconds."""
-    env = dict(os.environ)
-    # Workers that start clean interpreters must be able to import _workloads too.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -215,7 +218,6 @@ def run_child(tool: str, workload: str, loop_size: int) -> float:
         cmd,
         capture_output=True,
         text=True,
-        env=env,
         timeout=CHILD_TIMEOUT_SECONDS,
         check=False,
     )
@@ -339,6 +341,7 @@ def run_benchmark(repeats: int, *, with_parmap: bool) -> dict[str, Any]:
         f"(about {CPU_ITEM_SECONDS * 1000:.0f} ms per item)",
         file=sys.stderr,
     )
+    load_before = os.getloadavg()
     started = time.perf_counter()
     for round_no in range(repeats):
         for workload, tools in contestants.items():
@@ -367,6 +370,8 @@ def run_benchmark(repeats: int, *, with_parmap: bool) -> dict[str, Any]:
             "cpu_count": os.cpu_count(),
             "usable_cpus": workers,
             "default_start_method": multiprocessing.get_start_method(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
             "parmap_version": parmap_version(),
             "git_revision": git_revision(),
         },

@@ -1,4 +1,4 @@
-"""parmap: turn a slow for-loop into a concurrent one with one call, and see what happened to every item.
+"""parmap: make a slow for-loop concurrent with one call, and see what happened to every item.
 
 Examples:
     >>> from parmap import parmap
@@ -9,6 +9,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 from importlib.metadata import PackageNotFoundError, version
 
 from ._api import parmap as parmap
@@ -44,8 +45,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if hasattr(_obj, "__module__") and not isinstance(_obj, str):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # e.g. typing aliases
             _obj.__module__ = "parmap"
-        except (AttributeError, TypeError):  # pragma: no cover - e.g. typing aliases
-            pass
 del _name, _obj

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import Iterable
@@ -92,7 +93,7 @@ def parmap(
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
     _check_callable(fn)
-    guard = InputGuard(_check_iterable(items))
+    guard: InputGuard[T] = InputGuard(_check_iterable(items))
     total = _length(items)
     collector: Collector[T, R] = Collector()
     pairs: Iterator[tuple[int, T]] = enumerate(guard)
@@ -106,14 +107,24 @@ def parmap(
                 "ran on threads: this call was made inside a parmap worker process, "
                 "which does not start processes of its own"
             )
-        return _run(fn, pairs, total, chosen, options.workers, options, collector, guard)
+        return _run(
+            fn,
+            pairs=pairs,
+            total=total,
+            kind=chosen,
+            workers=options.workers,
+            options=options,
+            collector=collector,
+            guard=guard,
+        )
     except BaseException as exc:
         _attach(exc, collector)
         raise
 
 
-def _run(  # noqa: PLR0913 - the plan, spelled out
+def _run(
     fn: Callable[[T], R],
+    *,
     pairs: Iterator[tuple[int, T]],
     total: int | None,
     kind: Kind,
@@ -180,10 +191,8 @@ def _cpu_queue_seconds() -> float:
 
 def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
     """Give a propagating exception the partial summary, as ``exc.summary``."""
-    try:
+    with contextlib.suppress(AttributeError):  # an exception type without __dict__
         exc.summary = collector.summary()  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover - an exception type without __dict__
-        pass
 
 
 def _check_callable(fn: object) -> None:
@@ -219,4 +228,3 @@ def _length(items: object) -> int | None:
         return len(items)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - len() is only a hint for batch sizes and progress
         return None
-

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import _worker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = ["Backend", "ThreadBackend", "describe_executor", "open_backend"]
 
@@ -25,7 +25,7 @@ class Backend(Protocol):
 
     description: str
 
-    def submit(self, items: list[object]) -> Future[object]:
+    def submit(self, items: Sequence[object]) -> Future[object]:
         """Start one batch; the future's result goes through `unpack`."""
         ...
 
@@ -58,9 +58,9 @@ class ThreadBackend:
         self._stop = threading.Event()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
 
-    def submit(self, items: list[object]) -> Future[object]:
+    def submit(self, items: Sequence[object]) -> Future[object]:
         """Run `fn` over `items` in one thread."""
-        return self._executor.submit(_worker.run_batch, self._fn, items, self._stop)  # type: ignore[return-value]
+        return self._executor.submit(_worker.run_batch, self._fn, items, self._stop)
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Thread results need no unpacking."""

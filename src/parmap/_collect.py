@@ -31,6 +31,7 @@ class Collector(Generic[T, R]):
         self.failed = 0
         self.backend = backend
         self.notes: list[str] = []
+        self._end = 0  # one past the highest index accounted for
 
     def add(self, done: Completed[T]) -> None:
         """Record one finished batch.
@@ -45,6 +46,7 @@ class Collector(Generic[T, R]):
         if len(self.results) < end:
             self.results.extend([None] * (end - len(self.results)))
         result = done.result
+        self._end = max(self._end, start + (len(result.values) if result else len(pairs)))
         if result is None:
             self._fail_batch(done)
             return
@@ -96,10 +98,14 @@ class Collector(Generic[T, R]):
         self.failed += len(done.pairs)
 
     def summary(self) -> Summary[T, R]:
-        """The Summary of everything recorded so far."""
+        """The Summary of everything recorded so far.
+
+        After a run that stopped early, `results` ends at the last item
+        accounted for; slots of items that never finished before it hold ``None``.
+        """
         self.errors.sort(key=lambda error: error.index)
         return Summary(
-            results=self.results,
+            results=self.results[: self._end],
             errors=self.errors,
             total=self.succeeded + self.failed,
             succeeded=self.succeeded,

@@ -1,4 +1,4 @@
-"""A multiprocessing context whose workers start from a clean interpreter and never run ``__main__``.
+"""A multiprocessing context whose workers start clean and never run the caller's ``__main__``.
 
 ::
 
@@ -61,11 +61,11 @@ class _Popen(_ForkServerPopen):
             reduction.dump(process_obj, buf)
         finally:
             context.set_spawning_popen(None)
-        self.sentinel, w = _server.connect_to_new_process(self._fds)
+        self.sentinel, w = _server.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
         # The child watches a duplicate of the data pipe's write end to learn that we died.
         parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))  # type: ignore[attr-defined]
+        with open(w, "wb", closefd=True) as f:  # noqa: PTH123 - a file descriptor, not a path
             f.write(buf.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)
 
@@ -80,7 +80,7 @@ class _CleanProcess(process.BaseProcess):
 
 class _CleanContext(context.BaseContext):
     _name = "forkserver"
-    Process = _CleanProcess  # type: ignore[assignment]
+    Process = _CleanProcess
 
 
 _lock = threading.Lock()

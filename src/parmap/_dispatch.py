@@ -9,11 +9,12 @@ it is left (input exhausted, an exception, the consumer stopping early, a
 from __future__ import annotations
 
 import queue
-from concurrent.futures import BrokenExecutor, CancelledError
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ._batching import next_batch
+from ._errors import TransportError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -106,25 +107,43 @@ def dispatch(
             if not inflight:
                 break
             future = _next_done(done)
-            batch = inflight.pop(future)
-            try:
-                raw = future.result()
-            except BrokenExecutor as exc:
-                yield Completed(batch, None, exc)
-                continue
-            except CancelledError:  # pragma: no cover - we cancel only on the way out
-                continue
-            except Exception as exc:  # noqa: BLE001 - the batch could not run; its items fail
-                yield Completed(batch, None, exc)
-                continue
-            result = backend.unpack(raw)
-            sizer.record(len(result.values), result.seconds)
-            yield Completed(batch, result, None)
+            completed = _finish(backend, future, inflight.pop(future))
+            if completed.result is not None:
+                sizer.record(len(completed.result.values), completed.result.seconds)
+            yield completed
         if guard is not None and guard.error is not None:
             raise guard.error
     finally:
         for future in inflight:
             future.cancel()
+
+
+def _finish(
+    backend: Backend,
+    future: Future[object],
+    batch: list[tuple[int, T]],
+) -> Completed[T]:
+    """What a finished future means for its batch."""
+    try:
+        raw = future.result()
+    except Exception as exc:  # noqa: BLE001 - the batch could not run (e.g. its worker died)
+        return Completed(batch, None, exc)
+    try:
+        return Completed(batch, backend.unpack(raw), None)
+    except Exception as exc:  # noqa: BLE001 - see _unreadable
+        return Completed(batch, None, _unreadable(exc))
+
+
+def _unreadable(exc: Exception) -> TransportError:
+    """A batch's results pickled in the worker but cannot be unpickled here: its items fail."""
+    error = TransportError(
+        "the results of this item's batch could not be unpickled in the calling process: "
+        f"{type(exc).__name__}: {exc}; some item of the batch returned an object that "
+        "pickles but does not unpickle (e.g. an exception instance whose __init__ needs "
+        "arguments): return plain data, or use batch_size=1 to confine the damage"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _submit(backend: Backend, batch: list[tuple[int, T]]) -> Future[object]:

@@ -5,10 +5,10 @@ matches a builtin that users would catch anyway, it derives from that too::
 
     Exception
      └── ParmapError
-          ├── ArgumentError (TypeError, ValueError)   bad argument, raised before any work starts
+          ├── ArgumentError (TypeError, ValueError)   bad argument, raised before work starts
           ├── UnpicklableFunctionError (TypeError)    fn cannot be sent to worker processes
-          ├── RemoteError                             stand-in for an exception that could not travel back
-          ├── TransportError (PicklingError)          an item or its result could not travel
+          ├── RemoteError                             stand-in for an exception that can't travel
+          ├── TransportError (PicklingError)          an item or a result could not travel
           └── WorkerDiedError (BrokenExecutor)        the worker process running an item died
 
 Only `ArgumentError` and `UnpicklableFunctionError` are raised by `parmap()`
@@ -24,8 +24,8 @@ __all__ = [
     "ArgumentError",
     "ParmapError",
     "RemoteError",
-    "UnpicklableFunctionError",
     "TransportError",
+    "UnpicklableFunctionError",
     "WorkerDiedError",
 ]
 
@@ -51,7 +51,7 @@ class ArgumentError(ParmapError, TypeError, ValueError):
         >>> parmap(abs, [1], workers=0)
         Traceback (most recent call last):
         ...
-        parmap.ArgumentError: workers must be a positive int, got 0; pass e.g. workers=8, or leave it out for the default
+        parmap.ArgumentError: workers must be a positive int, got 0; pass e.g. workers=8, ...
     """
 
 

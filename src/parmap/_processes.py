@@ -18,6 +18,7 @@ pool after a worker died).
 from __future__ import annotations
 
 import pickle
+import threading
 import uuid
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from ._context import clean_context
 from ._errors import UnpicklableFunctionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = ["ProcessBackend"]
 
@@ -43,7 +44,7 @@ class _ProcessPool(ProcessPoolExecutor):
 
     def kill_workers(self) -> None:
         """Cancel pending work and kill every worker process, then reap them."""
-        processes = dict(self._processes or {})  # type: ignore[attr-defined]
+        processes = dict(self._processes or {})
         self.shutdown(wait=False, cancel_futures=True)
         for proc in processes.values():
             try:
@@ -55,8 +56,8 @@ class _ProcessPool(ProcessPoolExecutor):
                 proc.join(_REAP_TIMEOUT)
             except (AssertionError, ValueError):  # pragma: no cover - closed process object
                 continue
-        thread = self._executor_manager_thread  # type: ignore[attr-defined]
-        if thread is not None:
+        thread = getattr(self, "_executor_manager_thread", None)
+        if isinstance(thread, threading.Thread):
             thread.join(_REAP_TIMEOUT)
 
 
@@ -97,13 +98,13 @@ class ProcessBackend:
             initargs=(self._token, self._fn_bytes),
         )
 
-    def submit(self, items: list[object]) -> Future[object]:
+    def submit(self, items: Sequence[object]) -> Future[object]:
         """Send one batch to a worker process; items that cannot be pickled fail on their own."""
         try:
             payload = cloudpickle.dumps((self._token, self._shipped, items, False))
         except Exception:  # noqa: BLE001 - find the culprits and send placeholders
             payload = cloudpickle.dumps((self._token, self._shipped, _placeholders(items), True))
-        return self._executor.submit(_worker.run_shipped_batch, payload)  # type: ignore[return-value]
+        return self._executor.submit(_worker.run_shipped_batch, payload)
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Turn a worker's bytes back into a batch result."""
@@ -130,7 +131,7 @@ class ProcessBackend:
             self._executor.shutdown(wait=True)
 
 
-def _placeholders(items: list[object]) -> list[object]:
+def _placeholders(items: Sequence[object]) -> list[object]:
     """`items`, with each one that cannot be pickled replaced by a `NotSent` saying why."""
     sendable: list[object] = []
     for item in items:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = ["ItemError", "Summary", "safe_repr", "shorten"]
 
@@ -37,7 +37,7 @@ def safe_repr(obj: object, limit: int = _REPR_LIMIT) -> str:
 
 
 @final
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class ItemError(Generic[T]):
     """One failed item: which one, what was raised, and where.
 
@@ -82,7 +82,7 @@ class ItemError(Generic[T]):
 
 
 @final
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Summary(Generic[T, R]):
     """What happened to every item of a run. Always returned, even when every item failed.
 
@@ -125,7 +125,7 @@ class Summary(Generic[T, R]):
         return self.failed == 0
 
     def raise_for_errors(self) -> Self:
-        """Raise the items' exceptions as one `ExceptionGroup`, or return the summary if none failed.
+        """Raise the items' exceptions as one `ExceptionGroup`; return the summary if none failed.
 
         Each exception in the group carries a note naming its item's index and
         the item, so a traceback says which item raised what.
@@ -173,8 +173,7 @@ class Summary(Generic[T, R]):
             parts.append(f"{self.skipped} skipped")
         noun = "item" if self.total == 1 else "items"
         line = (
-            f"{self.total} {noun}: {', '.join(parts)} in {self.elapsed:.1f} s "
-            f"({rate:.1f} items/s)"
+            f"{self.total} {noun}: {', '.join(parts)} in {self.elapsed:.1f} s ({rate:.1f} items/s)"
         )
         if self.backend:
             line += f" · {self.backend}"
@@ -229,4 +228,6 @@ class Summary(Generic[T, R]):
             )
         table = f"<table>{''.join(rows)}</table>" if groups else ""
         notes = "".join(f"<p><em>note:</em> {esc(note)}</p>" for note in self.notes)
-        return f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{table}{notes}</div>"
+        return (
+            f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{table}{notes}</div>"
+        )

@@ -8,6 +8,7 @@ its own, so one unpicklable value fails only its item.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import signal
 import time
@@ -83,11 +84,18 @@ def describe(position: int, exc: Exception) -> Failure:
     """Record an exception raised by an item's call, traceback formatted without parmap's frame."""
     tb = exc.__traceback__
     frames = tb.tb_next if tb is not None and tb.tb_next is not None else tb
-    text = "".join(traceback.TracebackException(type(exc), exc, frames).format())
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not cost the batch
+        message = f"<{type(exc).__qualname__} whose str() raised>"
+    try:
+        text = "".join(traceback.TracebackException(type(exc), exc, frames).format())
+    except Exception:  # noqa: BLE001 - likewise for a broken __str__ met while formatting
+        text = f"{qualified_name(type(exc))}: {message}\n"
     return Failure(
         position=position,
         type_name=qualified_name(type(exc)),
-        message=str(exc),
+        message=message,
         traceback=text,
         exception=exc,
     )
@@ -148,7 +156,7 @@ class _Unloadable:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def __call__(self, item: object) -> object:
+    def __call__(self, item: object) -> object:  # noqa: ARG002 - fails whatever the item
         msg = (
             f"fn could not be loaded in the worker process: {type(self.error).__name__}: "
             f"{self.error}; make sure everything fn uses can be imported in a fresh "
@@ -222,10 +230,8 @@ def pack(result: BatchResult) -> bytes:
         if failure.exception is not None:
             failure.pickled = _pickle_exception(failure.exception)
             failure.exception = None
-    try:
+    with contextlib.suppress(Exception):  # else find the culprits below
         return cloudpickle.dumps(result)  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - find the culprits below
-        pass
     for position, value in enumerate(result.values):
         try:
             cloudpickle.dumps(value)

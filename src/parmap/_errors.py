@@ -101,6 +101,7 @@ class TransportError(ParmapError, pickle.PicklingError):
     ``kind="io"``, where nothing is pickled.
 
     Examples:
+        >>> import pickle
         >>> issubclass(TransportError, pickle.PicklingError)
         True
     """

@@ -1,4 +1,3 @@
-# Copyright (C) 2026 The parmap developers. Licensed under the MIT License.
 """Workload functions shared by every contestant of ``bench_core.py``.
 
 They live in their own importable module, not in the script, so that every

@@ -1,4 +1,3 @@
-# Copyright (C) 2026 The parmap developers. Licensed under the MIT License.
 """Benchmark parmap against the standard-library executors it wraps.
 
 Two workloads, each run by parmap and by its plain ``concurrent.futures`` peers:

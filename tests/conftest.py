@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import psutil
 import pytest
@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from parmap import Kind
 
 settings.register_profile(
     "patience",
@@ -26,9 +28,9 @@ LEAK_GRACE = 10.0
 
 
 @pytest.fixture(params=["io", "cpu"])
-def kind(request: pytest.FixtureRequest) -> str:
+def kind(request: pytest.FixtureRequest) -> Kind:
     """Run a behaviour test once on threads and once on processes."""
-    return str(request.param)
+    return cast("Kind", request.param)
 
 
 def _fork_servers() -> set[int]:

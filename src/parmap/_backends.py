@@ -13,6 +13,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from . import _worker
+from ._threadpool import DaemonThreadPool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -54,7 +55,7 @@ class ThreadBackend:
         """Start a thread pool of `workers` threads, or use the caller's `executor`."""
         self._fn = fn
         self._owned = executor is None
-        self._executor = executor or ThreadPoolExecutor(workers, thread_name_prefix="parmap")
+        self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
         self._stop = threading.Event()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
 
@@ -72,7 +73,11 @@ class ThreadBackend:
         return False
 
     def close(self, *, cancel: bool) -> None:
-        """Shut the pool down; when cancelling, running batches stop after their current item."""
+        """Shut the pool down; when cancelling, running batches stop after their current item.
+
+        When cancelling, threads still busy with an item are not waited for:
+        they are daemons, so they never keep the program from exiting.
+        """
         if cancel:
             self._stop.set()
         if self._owned:

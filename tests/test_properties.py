@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from parmap import Kind, parmap
 from strategies import batch_sizes, items, workers
 
-
 Size = int | Literal["auto"]
 
 

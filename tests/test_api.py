@@ -514,3 +514,29 @@ def test_coroutine_function_rejected_with_hint() -> None:
 
     with pytest.raises(pm.ArgumentError, match="coroutine function"):
         parmap(fetch, [1])
+
+
+class CountingFunction:
+    """A function object that counts how often it is pickled (here) and loaded (in a worker)."""
+
+    pickled = 0
+    loaded = 0
+
+    def __init__(self) -> None:
+        CountingFunction.loaded += 1
+
+    def __reduce__(self) -> tuple[type[CountingFunction], tuple[()]]:
+        CountingFunction.pickled += 1
+        return (CountingFunction, ())
+
+    def __call__(self, x: int) -> tuple[int, int]:
+        return os.getpid(), CountingFunction.loaded
+
+
+def test_function_travels_once_per_run_and_loads_once_per_worker() -> None:
+    """fn is pickled once per run and unpickled once per worker, not once per item or batch."""
+    fn = CountingFunction()
+    CountingFunction.pickled = 0
+    summary = parmap(fn, range(40), kind="cpu", workers=2, batch_size=1)
+    assert CountingFunction.pickled == 1
+    assert {loaded for _, loaded in summary.results} == {1}  # type: ignore[misc]

@@ -529,7 +529,7 @@ class CountingFunction:
         CountingFunction.pickled += 1
         return (CountingFunction, ())
 
-    def __call__(self, x: int) -> tuple[int, int]:
+    def __call__(self, _: int) -> tuple[int, int]:
         return os.getpid(), CountingFunction.loaded
 
 

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 import parmap
-from parmap._worker import BatchResult, Failure, pack, qualified_name, run_batch, unpack
+from parmap._worker import (
+    BatchResult,
+    Failure,
+    StopFlag,
+    pack,
+    qualified_name,
+    run_batch,
+    unpack,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -226,7 +234,7 @@ def test_run_batch_fatal_is_returned(fatal_type: type[BaseException]) -> None:
 def test_run_batch_set_stop_runs_nothing() -> None:
     """With the stop event already set, no item is called."""
     called: list[object] = []
-    stop = threading.Event()
+    stop = StopFlag()
     stop.set()
     result = run_batch(called.append, [0, 1], stop)
     assert (called, result.values) == ([], [])
@@ -234,7 +242,7 @@ def test_run_batch_set_stop_runs_nothing() -> None:
 
 def test_run_batch_stop_before_next_item() -> None:
     """Setting the stop event during an item stops the batch before the next item."""
-    stop = threading.Event()
+    stop = StopFlag()
 
     def fn(x: object) -> object:
         if x == 1:
@@ -246,7 +254,7 @@ def test_run_batch_stop_before_next_item() -> None:
 
 def test_run_batch_unset_stop_runs_all() -> None:
     """An unset stop event does not stop the batch."""
-    assert run_batch(double, [1, 2], threading.Event()).values == [2, 4]
+    assert run_batch(double, [1, 2], StopFlag()).values == [2, 4]
 
 
 def test_run_batch_exception_with_broken_str_fails_only_its_item() -> None:

@@ -8,7 +8,6 @@ executor.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,7 +55,7 @@ class ThreadBackend:
         self._fn = fn
         self._owned = executor is None
         self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
-        self._stop = threading.Event()
+        self._stop = _worker.StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
 
     def submit(self, items: Sequence[object]) -> Future[object]:

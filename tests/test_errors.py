@@ -24,6 +24,7 @@ PUBLIC_NAMES = [
     "ArgumentError",
     "ItemError",
     "Kind",
+    "Outcome",
     "ParmapError",
     "RemoteError",
     "Summary",
@@ -31,6 +32,7 @@ PUBLIC_NAMES = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "imap",
     "parmap",
 ]
 
@@ -124,8 +126,8 @@ def test_every_public_name_exists(name: str) -> None:
 
 
 def test_exported_classes_are_found() -> None:
-    """The exported classes are the six exceptions plus ItemError and Summary."""
-    assert len(_exported_classes()) == 8
+    """The exported classes are the six exceptions plus ItemError, Outcome and Summary."""
+    assert len(_exported_classes()) == 9
 
 
 @pytest.mark.parametrize("cls", _exported_classes(), ids=lambda cls: cls.__name__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from importlib.metadata import PackageNotFoundError, version
 
+from ._api import imap as imap
 from ._api import parmap as parmap
 from ._errors import ArgumentError as ArgumentError
 from ._errors import ParmapError as ParmapError
@@ -21,6 +22,7 @@ from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
 from ._errors import WorkerDiedError as WorkerDiedError
 from ._options import Kind as Kind
 from ._summary import ItemError as ItemError
+from ._summary import Outcome as Outcome
 from ._summary import Summary as Summary
 
 try:
@@ -32,6 +34,7 @@ __all__ = [
     "ArgumentError",
     "ItemError",
     "Kind",
+    "Outcome",
     "ParmapError",
     "RemoteError",
     "Summary",
@@ -39,6 +42,7 @@ __all__ = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "imap",
     "parmap",
 ]
 

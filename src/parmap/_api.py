@@ -1,4 +1,4 @@
-"""`parmap()`: turn the arguments into a validated plan, run it, and return the Summary."""
+"""`parmap()` and `imap()`: turn the arguments into a validated plan, run it, report every item."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from ._backends import open_backend
+from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
-from ._collect import Collector
+from ._collect import Collector, RunLog, outcomes
 from ._dispatch import Completed, InputGuard, Sizer, dispatch
 from ._errors import ArgumentError
 from ._options import Kind, Options, default_workers, make_options
 from ._worker import BatchResult, in_worker_process, run_batch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
     from concurrent.futures import Executor
 
-    from ._summary import Summary
+    from ._summary import Outcome, Summary
 
-__all__ = ["parmap"]
+__all__ = ["imap", "parmap"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,6 +42,7 @@ def parmap(
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
     executor: Executor | None = None,
+    keep_results: bool = True,
 ) -> Summary[T, R]:
     """Call `fn` on every item, concurrently, and report what happened to each.
 
@@ -72,6 +73,8 @@ def parmap(
             left open. A `ThreadPoolExecutor` calls `fn` directly; any other
             executor (e.g. a `ProcessPoolExecutor`) gets `fn` and the items
             pickled. `kind` is then ignored: the executor decides where work runs.
+        keep_results: ``False`` keeps counts and errors only (``results`` is
+            then empty), so an endless run of side effects uses constant memory.
 
     Returns:
         A `Summary`: results in input order (``None`` where an item failed),
@@ -82,6 +85,8 @@ def parmap(
         UnpicklableFunctionError: ``kind="cpu"`` and `fn` cannot be pickled.
         KeyboardInterrupt: Ctrl-C, or raised by `fn`; with ``.summary``.
         SystemExit: Raised by `fn`; with ``.summary``.
+        Exception: Whatever iterating `items` raised, after every item read
+            before it was processed; with ``.summary``.
 
     Examples:
         >>> from parmap import parmap
@@ -92,77 +97,143 @@ def parmap(
         ZeroDivisionError 2
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
+    _check_flag("keep_results", keep_results)
     _check_callable(fn)
-    guard: InputGuard[T] = InputGuard(_check_iterable(items))
-    total = _length(items)
-    collector: Collector[T, R] = Collector()
-    pairs: Iterator[tuple[int, T]] = enumerate(guard)
-    chosen = options.kind
+    _check_iterable(items)
+    collector: Collector[T, R] = Collector(keep_results=keep_results)
+    runs = _execute(fn, items, options, collector.log, ordered=False)
     try:
-        if options.executor is None and chosen == "auto":
-            chosen, pairs = _probe(fn, pairs, collector)
-        if options.executor is None and chosen == "cpu" and in_worker_process():
-            chosen = "io"
-            collector.notes.append(
-                "ran on threads: this call was made inside a parmap worker process, "
-                "which does not start processes of its own"
-            )
-        return _run(
-            fn,
-            pairs=pairs,
-            total=total,
-            kind=chosen,
-            workers=options.workers,
-            options=options,
-            collector=collector,
-            guard=guard,
-        )
+        for done in runs:
+            collector.add(done)
+        return collector.summary()
     except BaseException as exc:
         _attach(exc, collector)
         raise
+    finally:
+        runs.close()
 
 
-def _run(
+def imap(
     fn: Callable[[T], R],
+    items: Iterable[T],
     *,
-    pairs: Iterator[tuple[int, T]],
-    total: int | None,
-    kind: Kind,
-    workers: int | None,
+    kind: Kind = "io",
+    ordered: bool = True,
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+) -> Iterator[Outcome[T, R]]:
+    """Like `parmap`, but yield an `Outcome` per item as results arrive.
+
+    The input is read lazily through a bounded window, so the first outcomes
+    arrive before a slow or endless input is exhausted, and memory stays
+    flat. Stopping early (``break``, or closing the iterator) stops reading
+    the input, cancels pending work and stops the workers.
+
+    Arguments are checked when `imap` is called, before any work starts;
+    the work starts with the first ``next()``.
+
+    Args:
+        fn: Called once per item; see `parmap`.
+        items: Any iterable, read lazily.
+        kind: ``"io"``, ``"cpu"`` or ``"auto"``; see `parmap`.
+        ordered: ``True`` yields outcomes in input order (finished items wait
+            in a bounded reorder buffer); ``False`` yields them as they
+            finish, which keeps every worker busy when item times vary.
+        workers: How many items run at once; see `parmap`.
+        batch_size: Items sent to a worker per task; see `parmap`.
+        executor: Run on the caller's executor; see `parmap`.
+
+    Yields:
+        One `Outcome` per item: ``index``, ``item``, ``ok``, ``value``, ``error``.
+
+    Raises:
+        ArgumentError: An argument is invalid (raised by the call itself).
+        KeyboardInterrupt: Ctrl-C, or raised by `fn`.
+        SystemExit: Raised by `fn`.
+        Exception: Whatever iterating `items` raised, after the outcomes of
+            every item read before it.
+
+    Examples:
+        >>> from parmap import imap
+        >>> for outcome in imap(lambda x: 10 // x, [1, 0, 5]):
+        ...     print(outcome.index, outcome.ok, outcome.value)
+        0 True 10
+        1 False None
+        2 True 2
+    """
+    options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
+    _check_flag("ordered", ordered)
+    _check_callable(fn)
+    _check_iterable(items)
+    return _stream(_execute(fn, items, options, RunLog(), ordered=ordered))
+
+
+def _stream(runs: Generator[Completed[T], None, None]) -> Iterator[Outcome[T, R]]:
+    try:
+        for done in runs:
+            yield from outcomes(done)
+    finally:
+        runs.close()
+
+
+def _execute(
+    fn: Callable[[T], R],
+    items: Iterable[T],
     options: Options,
-    collector: Collector[T, R],
-    guard: InputGuard[T],
-) -> Summary[T, R]:
+    log: RunLog,
+    *,
+    ordered: bool,
+) -> Generator[Completed[T], None, None]:
+    """Run a validated plan: pick the backend, dispatch every batch, yield them as they finish.
+
+    Where the work runs, and any decision made on the way, go into `log`.
+    Whatever way this generator is left, the workers are released: waited
+    for when every batch finished, stopped at once otherwise.
+    """
+    guard: InputGuard[T] = InputGuard(items)
+    total = _length(items)
+    pairs: Iterator[tuple[int, T]] = enumerate(guard)
+    chosen = options.kind
+    if options.executor is None and chosen == "auto":
+        chosen, probed = _probe(fn, pairs, log.notes)
+        if probed is not None:
+            yield probed
+    if options.executor is None and chosen == "cpu" and in_worker_process():
+        chosen = "io"
+        log.notes.append(
+            "ran on threads: this call was made inside a parmap worker process, "
+            "which does not start processes of its own"
+        )
     executor = options.executor
-    count = workers or getattr(executor, "_max_workers", None) or default_workers(kind)
-    backend = open_backend(fn, kind, count, executor)  # type: ignore[arg-type]  # fn: T -> R
-    collector.backend = backend.description
+    count = options.workers or getattr(executor, "_max_workers", None) or default_workers(chosen)
+    backend = open_backend(fn, chosen, count, executor)  # type: ignore[arg-type]  # fn: T -> R
+    log.backend = backend.description
     sizer: Sizer
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        target = THREAD_TARGET if backend.description.startswith("threads") else PROCESS_TARGET
+        target = THREAD_TARGET if isinstance(backend, ThreadBackend) else PROCESS_TARGET
         sizer = AutoBatchSize(workers=count, target=target, total=total)
+    window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
+    finished = False
     try:
-        for done in dispatch(backend, pairs, sizer, WINDOW_PER_WORKER * count, guard):
-            collector.add(done)
-    except BaseException:
-        backend.close(cancel=True)
-        raise
-    backend.close(cancel=False)
-    return collector.summary()
+        yield from dispatch(backend, pairs, sizer, window, guard, ordered=ordered)
+        finished = True
+    finally:
+        backend.close(cancel=not finished)
 
 
 def _probe(
     fn: Callable[[T], R],
     pairs: Iterator[tuple[int, T]],
-    collector: Collector[T, R],
-) -> tuple[Kind, Iterator[tuple[int, T]]]:
+    notes: list[str],
+) -> tuple[Kind, Completed[T] | None]:
     """kind="auto": run the first item here, measuring whether it computes or waits."""
     first = next(pairs, None)
     if first is None:
-        collector.notes.append("kind='auto' chose threads: the input was empty")
-        return "io", pairs
+        notes.append("kind='auto' chose threads: the input was empty")
+        return "io", None
     wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
     result: BatchResult = run_batch(fn, [first[1]])  # type: ignore[arg-type]
     wall = time.perf_counter() - wall
@@ -171,13 +242,12 @@ def _probe(
     share = cpu / max(wall - queued, 1e-9)
     chosen: Kind = "cpu" if share >= CPU_SHARE else "io"
     backend = "processes" if chosen == "cpu" else "threads"
-    collector.notes.append(
+    notes.append(
         f"kind='auto' chose {backend}: the first item kept a CPU busy {min(share, 1.0):.0%} "
         f"of its {wall * 1000:.1f} ms"
         + (f" ({queued * 1000:.1f} ms waiting for a CPU not counted)" if queued > 0 else "")
     )
-    collector.add(Completed([first], result, None))
-    return chosen, pairs
+    return chosen, Completed([first], result, None)
 
 
 def _cpu_queue_seconds() -> float:
@@ -195,6 +265,12 @@ def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
         exc.summary = collector.summary()  # type: ignore[attr-defined]
 
 
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False, got {type(value).__qualname__} {value!r}"
+        raise ArgumentError(msg)
+
+
 def _check_callable(fn: object) -> None:
     if not callable(fn):
         msg = (
@@ -210,7 +286,7 @@ def _check_callable(fn: object) -> None:
         raise ArgumentError(msg)
 
 
-def _check_iterable(items: object) -> Iterable[T]:
+def _check_iterable(items: object) -> None:
     if not isinstance(items, Iterable):
         try:
             iter(items)  # type: ignore[call-overload]  # old-style __getitem__ iterables
@@ -220,7 +296,6 @@ def _check_iterable(items: object) -> Iterable[T]:
                 "list, a generator, a range, or any other iterable of the items to process"
             )
             raise ArgumentError(msg) from None
-    return items  # type: ignore[return-value]
 
 
 def _length(items: object) -> int | None:

@@ -4,33 +4,122 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import BrokenExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from ._errors import WorkerDiedError
-from ._summary import ItemError, Summary
+from ._summary import ItemError, Outcome, Summary
 from ._worker import describe
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ._dispatch import Completed
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Collector(Generic[T, R]):
-    """Accumulates a run's outcomes as batches finish, in any order."""
+def item_errors(done: Completed[T]) -> list[ItemError[T]]:
+    """The `ItemError` of each failed item of a finished batch, in input order."""
+    pairs = done.pairs
+    result = done.result
+    if result is None:
+        return _batch_failed(done)
+    errors: list[ItemError[T]] = []
+    for failure in result.failures:
+        index, item = pairs[failure.position]
+        assert failure.exception is not None  # noqa: S101 - unpacked before it gets here
+        errors.append(
+            ItemError(
+                index=index,
+                item=item,
+                exception=failure.exception,
+                type_name=failure.type_name,
+                message=failure.message,
+                traceback=failure.traceback,
+                attempts=failure.attempts,
+            )
+        )
+    return errors
 
-    def __init__(self, backend: str = "") -> None:
+
+def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
+    """Every item of a batch that could not run (or whose worker died) failed."""
+    error = done.error
+    assert error is not None  # noqa: S101 - Completed holds a result or an error
+    if isinstance(error, BrokenExecutor) and not isinstance(error, WorkerDiedError):
+        died = WorkerDiedError(
+            "the worker process running this item's batch died (it crashed, was killed, "
+            f"or called os._exit) [{type(error).__name__}: {error}]; the run went on "
+            "with fresh workers"
+        )
+        died.__cause__ = error
+        error = died
+    failure = describe(0, error)
+    return [
+        ItemError(
+            index=index,
+            item=item,
+            exception=error,
+            type_name=failure.type_name,
+            message=failure.message,
+            traceback=failure.traceback,
+        )
+        for index, item in done.pairs
+    ]
+
+
+def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
+    """One `Outcome` per item of a finished batch, in input order.
+
+    Raises:
+        BaseException: The ``KeyboardInterrupt`` or ``SystemExit`` that `fn`
+            raised, after the outcomes of the items run before it.
+    """
+    result = done.result
+    if result is None:
+        for error in _batch_failed(done):
+            yield Outcome(error.index, error.item, None, error)
+        return
+    values = cast("list[R | None]", result.values)
+    if not result.failures:
+        for (index, item), value in zip(done.pairs, values, strict=False):
+            yield Outcome(index, item, value, None)
+    else:
+        errors = {error.index: error for error in item_errors(done)}
+        for (index, item), value in zip(done.pairs, values, strict=False):
+            yield Outcome(index, item, value, errors.get(index))
+    if result.fatal is not None:
+        raise result.fatal
+
+
+@dataclass(slots=True)
+class RunLog:
+    """Where a run's work went, and what it decided on its own along the way."""
+
+    backend: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class Collector(Generic[T, R]):
+    """Accumulates a run's outcomes as batches finish, in any order.
+
+    With ``keep_results=False`` it keeps counts and errors only, so memory
+    stays flat however many items pass through.
+    """
+
+    def __init__(self, *, keep_results: bool = True) -> None:
         """Start the clock."""
         self._start = time.perf_counter()
+        self._keep = keep_results
         self.results: list[R | None] = []
         self.errors: list[ItemError[T]] = []
         self.succeeded = 0
         self.failed = 0
-        self.backend = backend
-        self.notes: list[str] = []
+        self.log = RunLog()
         self._end = 0  # one past the highest index accounted for
 
     def add(self, done: Completed[T]) -> None:
@@ -42,76 +131,39 @@ class Collector(Generic[T, R]):
         """
         pairs = done.pairs
         start = pairs[0][0]
-        end = pairs[-1][0] + 1
-        if len(self.results) < end:
-            self.results.extend([None] * (end - len(self.results)))
         result = done.result
-        self._end = max(self._end, start + (len(result.values) if result else len(pairs)))
-        if result is None:
-            self._fail_batch(done)
-            return
-        values = cast("list[R | None]", result.values)
-        self.results[start : start + len(values)] = values
-        for failure in result.failures:
-            index, item = pairs[failure.position]
-            assert failure.exception is not None  # noqa: S101 - unpacked before it gets here
-            self.errors.append(
-                ItemError(
-                    index=index,
-                    item=item,
-                    exception=failure.exception,
-                    type_name=failure.type_name,
-                    message=failure.message,
-                    traceback=failure.traceback,
-                    attempts=failure.attempts,
-                )
-            )
-        self.failed += len(result.failures)
-        self.succeeded += len(values) - len(result.failures)
-        if result.fatal is not None:
+        ran = len(result.values) if result is not None else len(pairs)
+        self._end = max(self._end, start + ran)
+        errors = item_errors(done)
+        self.errors.extend(errors)
+        self.failed += len(errors)
+        self.succeeded += ran - len(errors)
+        if self._keep:
+            end = pairs[-1][0] + 1
+            if len(self.results) < end:
+                self.results.extend([None] * (end - len(self.results)))
+            if result is not None:
+                values = cast("list[R | None]", result.values)
+                self.results[start : start + len(values)] = values
+        if result is not None and result.fatal is not None:
             raise result.fatal
-
-    def _fail_batch(self, done: Completed[T]) -> None:
-        """Every item of a batch that could not run (or whose worker died) failed."""
-        error = done.error
-        assert error is not None  # noqa: S101 - Completed holds a result or an error
-        if isinstance(error, BrokenExecutor) and not isinstance(error, WorkerDiedError):
-            died = WorkerDiedError(
-                "the worker process running this item's batch died (it crashed, was killed, "
-                f"or called os._exit) [{type(error).__name__}: {error}]; the run went on "
-                "with fresh workers"
-            )
-            died.__cause__ = error
-            error = died
-        failure = describe(0, error)
-        for index, item in done.pairs:
-            self.errors.append(
-                ItemError(
-                    index=index,
-                    item=item,
-                    exception=error,
-                    type_name=failure.type_name,
-                    message=failure.message,
-                    traceback=failure.traceback,
-                )
-            )
-        self.failed += len(done.pairs)
 
     def summary(self) -> Summary[T, R]:
         """The Summary of everything recorded so far.
 
         After a run that stopped early, `results` ends at the last item
         accounted for; slots of items that never finished before it hold ``None``.
+        With ``keep_results=False``, `results` is empty.
         """
         self.errors.sort(key=lambda error: error.index)
         return Summary(
-            results=self.results[: self._end],
+            results=self.results[: self._end] if self._keep else [],
             errors=self.errors,
             total=self.succeeded + self.failed,
             succeeded=self.succeeded,
             failed=self.failed,
             skipped=0,
             elapsed=time.perf_counter() - self._start,
-            backend=self.backend,
-            notes=tuple(self.notes),
+            backend=self.log.backend,
+            notes=tuple(self.log.notes),
         )

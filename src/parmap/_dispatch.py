@@ -82,35 +82,52 @@ def dispatch(
     sizer: Sizer,
     window: int,
     guard: InputGuard[T] | None = None,
+    *,
+    ordered: bool = False,
 ) -> Iterator[Completed[T]]:
     """Run every batch of `pairs` on `backend`, yielding each as it completes.
+
+    With `ordered`, batches are yielded in input order instead: finished
+    batches wait in a reorder buffer, and the window counts them too, so
+    memory stays bounded however long the first batch takes.
 
     Raises:
         Exception: The input's own exception (held by `guard`), after every
             batch read before it has been yielded.
     """
     done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
-    inflight: dict[Future[object], list[tuple[int, T]]] = {}
-    dispatched = 0
+    inflight: dict[Future[object], tuple[int, list[tuple[int, T]]]] = {}
+    waiting: dict[int, Completed[T]] = {}  # ordered: finished, not yet yielded, by sequence
+    submitted = 0  # batches
+    yielded = 0  # batches, in order (ordered mode)
+    dispatched = 0  # items
     exhausted = False
     try:
         while True:
-            while not exhausted and len(inflight) < window:
+            while not exhausted and len(inflight) + len(waiting) < window:
                 batch = next_batch(pairs, sizer.next_size(dispatched))
                 if not batch:
                     exhausted = True
                     break
                 future = _submit(backend, batch)
-                inflight[future] = batch
+                inflight[future] = (submitted, batch)
+                submitted += 1
                 dispatched += len(batch)
                 future.add_done_callback(done.put)
             if not inflight:
                 break
             future = _next_done(done)
-            completed = _finish(backend, future, inflight.pop(future))
+            sequence, batch = inflight.pop(future)
+            completed = _finish(backend, future, batch)
             if completed.result is not None:
                 sizer.record(len(completed.result.values), completed.result.seconds)
-            yield completed
+            if not ordered:
+                yield completed
+                continue
+            waiting[sequence] = completed
+            while yielded in waiting:
+                yield waiting.pop(yielded)
+                yielded += 1
         if guard is not None and guard.error is not None:
             raise guard.error
     finally:

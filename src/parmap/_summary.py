@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar, final
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["ItemError", "Summary", "safe_repr", "shorten"]
+__all__ = ["ItemError", "Outcome", "Summary", "safe_repr", "shorten"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -79,6 +79,36 @@ class ItemError(Generic[T]):
             f"ItemError(index={self.index}, item={safe_repr(self.item)}, "
             f"type_name={self.type_name!r}, message={shorten(self.message, _REPR_LIMIT)!r})"
         )
+
+
+@final
+class Outcome(NamedTuple, Generic[T, R]):
+    """What happened to one item, as `imap` yields it.
+
+    A named tuple: immutable, cheap to make by the million, and unpackable
+    as ``index, item, value, error``.
+
+    Attributes:
+        index: Position of the item in the input (0-based).
+        item: The item itself.
+        value: What ``fn(item)`` returned, or ``None`` when it raised.
+        error: The `ItemError` when it raised, else ``None``.
+
+    Examples:
+        >>> from parmap import imap
+        >>> [(o.index, o.ok, o.value) for o in imap(lambda x: 10 // x, [5, 0])]
+        [(0, True, 2), (1, False, None)]
+    """
+
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, on purpose
+    item: T
+    value: R | None
+    error: ItemError[T] | None
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the item's call returned."""
+        return self.error is None
 
 
 @final

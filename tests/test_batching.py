@@ -13,6 +13,7 @@ from parmap._batching import (
     GROWTH,
     MAX_SIZE,
     PROCESS_TARGET,
+    RAMP_SHARE,
     TAIL_SHARE,
     THREAD_TARGET,
     AutoBatchSize,
@@ -29,7 +30,10 @@ TARGET = 2.0**-4
 
 
 def _sizer(workers: int = 4, target: float = TARGET, total: int | None = None) -> AutoBatchSize:
-    return AutoBatchSize(workers=workers, target=target, total=total)
+    """A sizer past its ramp-up (as if very many items were done), to test sizing alone."""
+    sizer = AutoBatchSize(workers=workers, target=target, total=total)
+    sizer._completed = 10**12  # noqa: SLF001
+    return sizer
 
 
 def _grown(sizer: AutoBatchSize, per_item: float, rounds: int) -> AutoBatchSize:
@@ -261,3 +265,21 @@ def test_auto_size_always_within_bounds(
     for items, seconds, dispatched in records:
         sizer.record(items=items, seconds=seconds)
         assert 1 <= sizer.next_size(dispatched) <= MAX_SIZE
+
+
+# --- ramp-up -----------------------------------------------------------------------------
+
+
+def test_ramp_keeps_batches_small_while_little_is_done() -> None:
+    """A batch holds at most (items done) / (RAMP_SHARE x workers) items, however fast items are."""
+    sizer = AutoBatchSize(workers=4, target=TARGET, total=None)
+    sizer.record(items=10, seconds=10 * PER_ITEM)
+    assert sizer.next_size(10) == 10 // (RAMP_SHARE * 4)
+    sizer.record(items=100, seconds=100 * PER_ITEM)
+    assert sizer.next_size(110) == min(64, 110 // (RAMP_SHARE * 4))
+
+
+def test_ramp_batches_grow_with_what_is_done() -> None:
+    """Fed its own sizes, a sizer reaches its target size once enough items are done."""
+    sizer = _grown(AutoBatchSize(workers=2, target=TARGET, total=None), PER_ITEM, rounds=60)
+    assert sizer.next_size(0) == 64

@@ -23,6 +23,8 @@ PROCESS_TARGET = 0.05
 #: A batch never grows past this many items, nor more than this factor at a time.
 MAX_SIZE = 10_000
 GROWTH = 4
+#: While a run starts, a batch holds at most (items finished) / (RAMP_SHARE × workers).
+RAMP_SHARE = 2
 #: Near the end, a batch holds at most remaining / (TAIL_SHARE × workers) items,
 #: so that every worker gets a share of what is left and all finish together.
 TAIL_SHARE = 2
@@ -59,18 +61,22 @@ class AutoBatchSize:
 
     Starts at one item, so slow items are never lumped together, then aims
     each batch at `target` seconds of work (growing at most `GROWTH` × per
-    step). When the input's length is known, batches shrink near the end so
-    that all workers finish together.
+    step). A batch never holds more than the items finished so far divided
+    by ``RAMP_SHARE × workers``: read-ahead grows with what has been done,
+    so the first results of an endless input come after reading only a few
+    items more than them, while the number of batches of a long run grows
+    only with the logarithm of its length. When the input's length is
+    known, batches shrink near the end so that all workers finish together.
 
     Examples:
         >>> sizer = AutoBatchSize(workers=2, target=0.05, total=None)
         >>> sizer.next_size(dispatched=0)
         1
-        >>> sizer.record(items=1, seconds=0.0001)  # 0.1 ms per item
-        >>> sizer.next_size(dispatched=1)
-        4
-        >>> sizer.record(items=4, seconds=0.0004)
-        >>> sizer.next_size(dispatched=5)
+        >>> sizer.record(items=1, seconds=0.0001)  # 0.1 ms per item: aim for 4 next
+        >>> sizer.next_size(dispatched=1)  # but only 1 item is done: ramp up first
+        1
+        >>> sizer.record(items=100, seconds=0.01)
+        >>> sizer.next_size(dispatched=101)
         16
     """
 
@@ -79,10 +85,11 @@ class AutoBatchSize:
     total: int | None
     _current: int = field(default=1, init=False)
     _per_item: float | None = field(default=None, init=False)
+    _completed: int = field(default=0, init=False)
 
     def next_size(self, dispatched: int) -> int:
         """The size of the next batch, given how many items were dispatched so far."""
-        size = self._current
+        size = min(self._current, self._completed // (RAMP_SHARE * self.workers))
         if self.total is not None:
             remaining = self.total - dispatched
             size = min(size, math.ceil(remaining / (TAIL_SHARE * self.workers)))
@@ -92,6 +99,7 @@ class AutoBatchSize:
         """Learn from a finished batch of `items` items that took `seconds` of work."""
         if items <= 0:
             return
+        self._completed += items
         per_item = max(seconds / items, 1e-9)
         if self._per_item is None:
             self._per_item = per_item

@@ -95,44 +95,77 @@ def dispatch(
         Exception: The input's own exception (held by `guard`), after every
             batch read before it has been yielded.
     """
-    done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
-    inflight: dict[Future[object], tuple[int, list[tuple[int, T]]]] = {}
-    waiting: dict[int, Completed[T]] = {}  # ordered: finished, not yet yielded, by sequence
-    submitted = 0  # batches
-    yielded = 0  # batches, in order (ordered mode)
-    dispatched = 0  # items
-    exhausted = False
+    state = _Window(backend, pairs, sizer, window)
     try:
         while True:
-            while not exhausted and len(inflight) + len(waiting) < window:
-                batch = next_batch(pairs, sizer.next_size(dispatched))
-                if not batch:
-                    exhausted = True
-                    break
-                future = _submit(backend, batch)
-                inflight[future] = (submitted, batch)
-                submitted += 1
-                dispatched += len(batch)
-                future.add_done_callback(done.put)
-            if not inflight:
+            state.refill()
+            if not state.inflight:
                 break
-            future = _next_done(done)
-            sequence, batch = inflight.pop(future)
+            future = _next_done(state.done)
+            sequence, batch = state.inflight.pop(future)
             completed = _finish(backend, future, batch)
             if completed.result is not None:
                 sizer.record(len(completed.result.values), completed.result.seconds)
-            if not ordered:
+            if ordered:
+                yield from state.in_order(sequence, completed)
+            else:
                 yield completed
-                continue
-            waiting[sequence] = completed
-            while yielded in waiting:
-                yield waiting.pop(yielded)
-                yielded += 1
         if guard is not None and guard.error is not None:
             raise guard.error
     finally:
-        for future in inflight:
+        for future in state.inflight:
             future.cancel()
+
+
+class _Window(Generic[T]):
+    """The batches in flight, and (ordered mode) those finished but not yet yielded."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        pairs: Iterator[tuple[int, T]],
+        sizer: Sizer,
+        size: int,
+    ) -> None:
+        self.backend = backend
+        self.pairs = pairs
+        self.sizer = sizer
+        self.size = size
+        self.done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
+        self.inflight: dict[Future[object], tuple[int, list[tuple[int, T]]]] = {}
+        self.waiting: dict[int, Completed[T]] = {}
+        self.submitted = 0  # batches
+        self.yielded = 0  # batches yielded in order
+        self.dispatched = 0  # items
+        self.exhausted = False
+
+    def refill(self) -> None:
+        """Read and submit batches until the window is full or something has finished.
+
+        It stops early when a batch finished, after submitting at least one,
+        so that results are delivered before a slow input is read further.
+        """
+        fresh = 0
+        while not self.exhausted and len(self.inflight) + len(self.waiting) < self.size:
+            if fresh and not self.done.empty():
+                return
+            batch = next_batch(self.pairs, self.sizer.next_size(self.dispatched))
+            if not batch:
+                self.exhausted = True
+                return
+            future = _submit(self.backend, batch)
+            self.inflight[future] = (self.submitted, batch)
+            self.submitted += 1
+            self.dispatched += len(batch)
+            fresh += 1
+            future.add_done_callback(self.done.put)
+
+    def in_order(self, sequence: int, completed: Completed[T]) -> Iterator[Completed[T]]:
+        """Hold `completed` until every batch before it was yielded; yield what is now in order."""
+        self.waiting[sequence] = completed
+        while self.yielded in self.waiting:
+            yield self.waiting.pop(self.yielded)
+            self.yielded += 1
 
 
 def _finish(

@@ -213,7 +213,7 @@ def test_unpicklable_result_fails_only_its_item() -> None:
     (error,) = summary.errors
     assert error.index == 1
     assert isinstance(error.exception, pm.TransportError)
-    assert "could not be pickled" in error.message
+    assert "could not be sent back" in error.message
 
 
 def test_unpicklable_item_fails_only_itself() -> None:
@@ -226,9 +226,9 @@ def test_unpicklable_item_fails_only_itself() -> None:
     assert isinstance(error.exception, pm.TransportError)
 
 
-def test_result_that_does_not_unpickle_fails_its_batch_only() -> None:
-    """A result that pickles but cannot be unpickled fails its batch; the run goes on."""
-    summary = parmap(return_unreadable_for_1, range(4), kind="cpu", batch_size=1)
+def test_result_that_does_not_unpickle_fails_only_its_item() -> None:
+    """A result that pickles but cannot be unpickled fails its item; the batch's others pass."""
+    summary = parmap(return_unreadable_for_1, range(4), kind="cpu", batch_size=4)
     assert summary.results == [0, None, 2, 3]
     assert isinstance(summary.errors[0].exception, pm.TransportError)
 
@@ -540,3 +540,29 @@ def test_function_travels_once_per_run_and_loads_once_per_worker() -> None:
     summary = parmap(fn, range(40), kind="cpu", workers=2, batch_size=1)
     assert CountingFunction.pickled == 1
     assert {loaded for _, loaded in summary.results} == {1}  # type: ignore[misc]
+
+
+def read_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_workers_see_the_environment_as_it_is_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable set after an earlier cpu run is seen by the workers of the next one."""
+    parmap(read_env, ["PARMAP_TEST_LATE"], kind="cpu")  # starts the fork server
+    monkeypatch.setenv("PARMAP_TEST_LATE", "now set")
+    assert parmap(read_env, ["PARMAP_TEST_LATE"], kind="cpu").results == ["now set"]
+
+
+def child_sigint_is_default(_: int) -> str:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+
+
+def test_programs_started_by_fn_still_stop_on_ctrl_c() -> None:
+    """Workers leave SIGINT to the parent, yet programs they start get Ctrl-C as usual."""
+    assert parmap(child_sigint_is_default, [0], kind="cpu").results == ["True"]

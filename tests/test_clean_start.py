@@ -133,3 +133,19 @@ def test_errors_from_main_module_exceptions(tmp_path: Path) -> None:
     )
     assert "type True __main__.ApiError" in out
     assert "traceback mentions call True" in out
+
+
+def test_callers_start_method_is_left_alone(tmp_path: Path) -> None:
+    """After a cpu run, the caller can still choose multiprocessing's start method."""
+    out = run_script(
+        tmp_path,
+        """
+        import multiprocessing
+        from parmap import parmap
+        print(parmap(abs, [-1, -2], kind="cpu").results)
+        multiprocessing.set_start_method("spawn")
+        print("start method", multiprocessing.get_start_method())
+        """,
+    )
+    assert "[1, 2]" in out
+    assert "start method spawn" in out

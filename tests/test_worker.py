@@ -313,7 +313,7 @@ def test_unpicklable_result_message_says_what_to_do() -> None:
         return threading.Lock()
 
     message = _run_and_ship(fn, [0]).failures[0].message
-    assert "could not be pickled" in message
+    assert "could not be sent back" in message
     assert "kind='io'" in message
 
 
@@ -335,19 +335,35 @@ def test_unpicklable_result_failures_sorted_by_position() -> None:
     ]
 
 
-def test_result_that_cannot_be_unpickled_is_reported_by_unpack() -> None:
-    """A result that pickles but does not unpickle makes unpack() raise, for the dispatcher.
-
-    The dispatcher turns that into a TransportError for each item of the
-    batch (see test_api); checking every result's round trip in the worker
-    would double the cost of every batch.
-    """
+def test_result_that_cannot_be_unpickled_fails_only_its_item() -> None:
+    """A result that pickles but does not unpickle fails its item; the others keep theirs."""
 
     def fn(x: object) -> object:
         return TwoArgError("returned, not raised", "extra") if x == 1 else x
 
-    with pytest.raises(TypeError):
-        _run_and_ship(fn, [0, 1, 2])
+    result = _run_and_ship(fn, [0, 1, 2])
+    assert result.values == [0, None, 2]
+    (failure,) = result.failures
+    assert failure.position == 1
+    assert isinstance(failure.exception, parmap.TransportError)
+
+
+def test_fatal_that_does_not_unpickle_still_stops_the_run() -> None:
+    """A SystemExit subclass that cannot be unpickled travels as a plain SystemExit."""
+
+    class Stop(SystemExit):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(a + b)
+
+    def fn(x: object) -> object:
+        if x == 1:
+            raise Stop(1, 2)
+        return x
+
+    result = _run_and_ship(fn, [0, 1, 2])
+    assert result.values == [0]
+    assert type(result.fatal) is SystemExit
+    assert result.fatal.code == 3
 
 
 @pytest.mark.parametrize("error_type", [TwoArgError, LockedError])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
@@ -47,14 +48,19 @@ def item_errors(done: Completed[T]) -> list[ItemError[T]]:
 
 
 def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
-    """Every item of a batch that could not run (or whose worker died) failed."""
+    """Every item of a batch that could not run (or whose worker died) failed.
+
+    Each item gets an exception object of its own, so that notes added to
+    one (by `Summary.raise_for_errors`) never show up on the others.
+    """
     error = done.error
     assert error is not None  # noqa: S101 - Completed holds a result or an error
     if isinstance(error, BrokenExecutor) and not isinstance(error, WorkerDiedError):
         died = WorkerDiedError(
             "the worker process running this item's batch died (it crashed, was killed, "
-            f"or called os._exit) [{type(error).__name__}: {error}]; the run went on "
-            "with fresh workers"
+            f"or called os._exit) [{type(error).__name__}: {error}]; if it happens again, "
+            "an item crashes the interpreter (a crash in an extension module, or running "
+            "out of memory): find it with batch_size=1, or use kind='io'"
         )
         died.__cause__ = error
         error = died
@@ -63,13 +69,23 @@ def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
         ItemError(
             index=index,
             item=item,
-            exception=error,
+            exception=_own_copy(error),
             type_name=failure.type_name,
             message=failure.message,
             traceback=failure.traceback,
         )
         for index, item in done.pairs
     ]
+
+
+def _own_copy(error: Exception) -> Exception:
+    try:
+        twin = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception that cannot be copied is shared instead
+        return error
+    twin.__cause__ = error.__cause__
+    twin.__traceback__ = error.__traceback__
+    return twin
 
 
 def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:

@@ -24,6 +24,7 @@ exits with the parent.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
@@ -31,7 +32,10 @@ import sys
 import threading
 from multiprocessing import context, forkserver, process, reduction, spawn, util
 from multiprocessing.popen_forkserver import Popen as _ForkServerPopen
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["clean_context"]
 
@@ -42,18 +46,45 @@ _server = forkserver.ForkServer()
 _server.set_forkserver_preload(["parmap._worker"])
 
 
-def _preparation_data(name: str) -> dict[str, Any]:
+def _preparation_data(name: str, *, keep_start_method: bool) -> dict[str, Any]:
+    """The standard preparation data for a child, less the import of ``__main__``."""
     data: dict[str, Any] = spawn.get_preparation_data(name)
+    if not keep_start_method:
+        data.pop("start_method", None)
     for key in _MAIN_KEYS:
         data.pop(key, None)
     return data
+
+
+@contextlib.contextmanager
+def _start_method_untouched() -> Iterator[bool]:
+    """Undo multiprocessing fixing its default start method as a side effect.
+
+    ``spawn.get_preparation_data`` (called here and by the fork server)
+    asks for the start method, which fixes the default one for good. When
+    the caller had not chosen one yet, that is undone afterwards, so
+    ``multiprocessing.set_start_method`` still works for them. Yields
+    whether the caller had chosen one (then the child inherits it).
+    """
+    chosen = cast("str | None", multiprocessing.get_start_method(allow_none=True))
+    try:
+        yield chosen is not None
+    finally:
+        if chosen is None:
+            context._default_context._actual_context = None  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 class _Popen(_ForkServerPopen):
     """The standard forkserver Popen, with parmap's server and without ``__main__``."""
 
     def _launch(self, process_obj: process.BaseProcess) -> None:
-        prep_data = _preparation_data(process_obj.name)
+        with _start_method_untouched() as chosen:
+            self._launch_untouched(process_obj, keep_start_method=chosen)
+
+    def _launch_untouched(
+        self, process_obj: process.BaseProcess, *, keep_start_method: bool
+    ) -> None:
+        prep_data = _preparation_data(process_obj.name, keep_start_method=keep_start_method)
         buf = io.BytesIO()
         context.set_spawning_popen(self)
         try:

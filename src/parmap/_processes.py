@@ -17,7 +17,7 @@ pool after a worker died).
 
 from __future__ import annotations
 
-import pickle
+import os
 import threading
 import uuid
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -45,6 +45,7 @@ class _ProcessPool(ProcessPoolExecutor):
     def kill_workers(self) -> None:
         """Cancel pending work and kill every worker process, then reap them."""
         processes = dict(self._processes or {})
+        thread = getattr(self, "_executor_manager_thread", None)  # shutdown() forgets it
         self.shutdown(wait=False, cancel_futures=True)
         for proc in processes.values():
             try:
@@ -56,7 +57,6 @@ class _ProcessPool(ProcessPoolExecutor):
                 proc.join(_REAP_TIMEOUT)
             except (AssertionError, ValueError):  # pragma: no cover - closed process object
                 continue
-        thread = getattr(self, "_executor_manager_thread", None)
         if isinstance(thread, threading.Thread):
             thread.join(_REAP_TIMEOUT)
 
@@ -95,7 +95,7 @@ class ProcessBackend:
             self._workers,
             mp_context=clean_context(),
             initializer=_worker.install,
-            initargs=(self._token, self._fn_bytes),
+            initargs=(self._token, self._fn_bytes, dict(os.environ)),
         )
 
     def submit(self, items: Sequence[object]) -> Future[object]:
@@ -152,7 +152,7 @@ def _placeholders(items: Sequence[object]) -> list[object]:
 def _pickle_function(fn: Callable[[object], object]) -> bytes:
     try:
         return cloudpickle.dumps(fn)  # type: ignore[no-any-return]
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+    except Exception as exc:
         msg = (
             f"fn {fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "
             "Use kind='io' to run it on threads (nothing is pickled), or keep objects "

@@ -178,7 +178,11 @@ class Summary(Generic[T, R]):
         if self.ok:
             return self
         exceptions: list[Exception] = []
+        seen: set[int] = set()
         for error in self.errors:
+            if id(error.exception) in seen:  # one exception object raised for several items
+                continue
+            seen.add(id(error.exception))
             note = f"parmap: raised by item {error.index}: {safe_repr(error.item)}"
             if note not in getattr(error.exception, "__notes__", ()):
                 error.exception.add_note(note)

@@ -60,7 +60,11 @@ class DaemonThreadPool(Executor):
                     name=f"{self._prefix}_{len(self._threads)}",
                     daemon=True,
                 )
-                thread.start()
+                try:
+                    thread.start()
+                except BaseException:
+                    future.cancel()  # so no thread ever runs it
+                    raise
                 self._threads.append(thread)
             return future
 

@@ -8,7 +8,7 @@ its own, so one unpicklable value fails only its item.
 
 from __future__ import annotations
 
-import contextlib
+import os
 import pickle
 import signal
 import time
@@ -168,16 +168,28 @@ def in_worker_process() -> bool:
     return _in_worker_process
 
 
-def install(token: str, fn_bytes: bytes) -> None:
+def install(token: str, fn_bytes: bytes, environ: dict[str, str]) -> None:
     """Initializer of parmap's own process pools: load `fn` once per worker.
 
-    Workers ignore SIGINT: Ctrl-C in a terminal reaches the whole process
-    group, and it is the parent's job to stop the run and its workers.
+    The worker takes the caller's environment variables as they are now
+    (its fork server was started earlier, maybe before the caller set some).
+
+    Workers do not act on SIGINT: Ctrl-C in a terminal reaches the whole
+    process group, and it is the parent's job to stop the run and its
+    workers. A do-nothing handler rather than ``SIG_IGN``, so that programs
+    that `fn` starts get the default back and still stop on Ctrl-C.
     """
     global _in_worker_process  # noqa: PLW0603 - per-process state is the point
     _in_worker_process = True
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _ignore_signal)
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
     _load(token, fn_bytes)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """SIGINT in a worker: nothing to do, the parent stops the run."""
 
 
 class _Unloadable:
@@ -235,7 +247,15 @@ def run_shipped_batch(payload: bytes) -> bytes:
     with every batch (and unpickles it once per worker). ``has_unsent`` says
     that some items are `NotSent` placeholders.
     """
-    token, fn_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own payload
+    try:
+        token, fn_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own payload
+    except Exception as exc:
+        msg = (
+            f"the items of this batch could not be unpickled in the worker process: "
+            f"{type(exc).__name__}: {exc}; make sure the items' classes can be imported in a "
+            "fresh interpreter (define them in a module, not in a function), or use kind='io'"
+        )
+        raise TransportError(msg) from exc
     fn = _FUNCTIONS.get(token)
     if fn is None:
         fn = _load(token, fn_bytes)
@@ -254,39 +274,62 @@ def _pickle_exception(exc: Exception) -> bytes | None:
     return data
 
 
+#: Results of these exact types always unpickle: no round trip needed to check them.
+_SIMPLE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
 def pack(result: BatchResult) -> bytes:
-    """Turn a batch result into bytes; values that cannot be pickled fail only their item."""
+    """Turn a batch result into bytes; a value that cannot travel fails only its item.
+
+    Values are pickled together. Unless they are all simple (numbers,
+    strings, bytes, None), the bytes are also unpickled here once, to make
+    sure the caller's process can read them: a value that pickles but does
+    not unpickle (an exception whose ``__init__`` needs arguments, say) is
+    then found and failed on its own. A ``KeyboardInterrupt`` or
+    ``SystemExit`` that stopped the batch travels as the plain builtin.
+    """
     for failure in result.failures:
         if failure.exception is not None:
             failure.pickled = _pickle_exception(failure.exception)
             failure.exception = None
-    with contextlib.suppress(Exception):  # else find the culprits below
-        return cloudpickle.dumps(result)  # type: ignore[no-any-return]
+    if result.fatal is not None:
+        result.fatal = _plain_fatal(result.fatal)
+    try:
+        data: bytes = cloudpickle.dumps(result)
+        if not all(type(value) in _SIMPLE_TYPES for value in result.values):
+            pickle.loads(data)  # noqa: S301 - checks our own bytes unpickle
+    except Exception:  # noqa: BLE001 - find the culprits below
+        _fail_untransportable(result)
+        data = cloudpickle.dumps(result)
+    return data
+
+
+def _plain_fatal(exc: BaseException) -> BaseException:
+    """The builtin form of what stopped a batch, which always pickles and unpickles."""
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int | str | None) else str(exc.code)
+        return SystemExit(code)
+    return KeyboardInterrupt(*(str(arg) for arg in exc.args[:1]))
+
+
+def _fail_untransportable(result: BatchResult) -> None:
+    """Replace each value that cannot make the round trip with its item's `TransportError`."""
     for position, value in enumerate(result.values):
         try:
-            cloudpickle.dumps(value)
+            pickle.loads(cloudpickle.dumps(value))  # noqa: S301 - our own bytes
         except Exception as exc:  # noqa: BLE001 - that item's failure, with the reason
             result.values[position] = None
             error = TransportError(
-                f"the result of this item could not be pickled to send it back from the "
-                f"worker process: {type(exc).__name__}: {exc}; return plain data (numbers, "
-                "strings, lists, dicts, dataclasses) or use kind='io'"
+                f"the result of this item could not be sent back from the worker process: "
+                f"{type(exc).__name__}: {exc}; return plain data (numbers, strings, lists, "
+                "dicts, dataclasses of those) rather than objects such as locks, open files "
+                "or exception instances, or use kind='io', where nothing is pickled"
             )
             failure = describe(position, error)
             failure.pickled = _pickle_exception(error)
             failure.exception = None
             result.failures.append(failure)
     result.failures.sort(key=lambda f: f.position)
-    if result.fatal is not None and _pickle_exception_base(result.fatal) is None:
-        result.fatal = KeyboardInterrupt(str(result.fatal))
-    return cloudpickle.dumps(result)  # type: ignore[no-any-return]
-
-
-def _pickle_exception_base(exc: BaseException) -> bytes | None:
-    try:
-        return cloudpickle.dumps(exc)  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001
-        return None
 
 
 class _RemoteTraceback(Exception):  # noqa: N818 - shown as the cause, like CPython's own

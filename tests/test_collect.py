@@ -1,0 +1,65 @@
+"""The collector and outcome conversion, built from finished batches directly (no pools)."""
+
+from __future__ import annotations
+
+from concurrent.futures import BrokenExecutor
+from typing import TYPE_CHECKING
+
+import pytest
+
+import parmap as pm
+from parmap._collect import Collector, item_errors, outcomes
+from parmap._dispatch import Completed
+from parmap._worker import BatchResult, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from parmap import Outcome
+
+
+def test_failed_batch_gives_each_item_its_own_exception() -> None:
+    """Items of a batch whose worker died each get their own WorkerDiedError."""
+    done: Completed[str] = Completed([(0, "a"), (1, "b")], None, BrokenExecutor("gone"))
+    first, second = item_errors(done)
+    assert isinstance(first.exception, pm.WorkerDiedError)
+    assert first.exception is not second.exception
+    assert "batch_size=1" in first.message
+
+
+def test_raise_for_errors_lists_a_shared_exception_once() -> None:
+    """One exception object recorded for several items appears once in the group."""
+    shared = ValueError("same")
+    failures = [describe(0, shared), describe(1, shared)]
+    failures[1].position = 1
+    collector: Collector[int, int] = Collector()
+    collector.add(Completed([(0, 0), (1, 1)], BatchResult([None, None], failures), None))
+    summary = collector.summary()
+    with pytest.raises(ExceptionGroup) as caught:
+        summary.raise_for_errors()
+    assert caught.value.exceptions == (shared,)
+
+
+def test_outcomes_of_a_partial_batch_then_the_fatal() -> None:
+    """Outcomes of items before a KeyboardInterrupt come out, then it is raised."""
+    done: Completed[int] = Completed(
+        [(5, 50), (6, 60), (7, 70)], BatchResult([1, 2], [], 0.0, KeyboardInterrupt()), None
+    )
+    got: list[tuple[int, object]] = []
+    stream: Iterator[Outcome[int, object]] = outcomes(done)
+    with pytest.raises(KeyboardInterrupt):
+        got.extend((o.index, o.value) for o in stream)
+    assert got == [(5, 1), (6, 2)]
+
+
+def test_partial_summary_ends_at_the_last_item_accounted_for() -> None:
+    """After a stop, results end at the last accounted item; counts add up."""
+    collector: Collector[int, int] = Collector()
+    collector.add(Completed([(0, 0), (1, 1)], BatchResult([10, 11]), None))
+    with pytest.raises(SystemExit):
+        collector.add(
+            Completed([(2, 2), (3, 3), (4, 4)], BatchResult([12], [], 0.0, SystemExit(1)), None)
+        )
+    summary = collector.summary()
+    assert summary.results == [10, 11, 12]
+    assert summary.total == summary.succeeded + summary.failed == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,11 +17,7 @@ from parmap._batching import (
     THREAD_TARGET,
     AutoBatchSize,
     FixedBatchSize,
-    next_batch,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 #: A per-item duration and a target chosen so that target / per_item is exact: 64 items.
 PER_ITEM = 2.0**-10
@@ -44,43 +39,6 @@ def _grown(sizer: AutoBatchSize, per_item: float, rounds: int) -> AutoBatchSize:
         sizer.record(items=size, seconds=size * per_item)
         dispatched += size
     return sizer
-
-
-# --- next_batch --------------------------------------------------------------------------
-
-
-def test_next_batch_takes_up_to_size_pairs() -> None:
-    """next_batch takes exactly `size` pairs when that many remain."""
-    pairs = enumerate("abcde")
-    assert next_batch(pairs, 3) == [(0, "a"), (1, "b"), (2, "c")]
-
-
-def test_next_batch_continues_where_it_stopped() -> None:
-    """A second call continues with the next unread pair."""
-    pairs = enumerate("abcde")
-    next_batch(pairs, 3)
-    assert next_batch(pairs, 3) == [(3, "d"), (4, "e")]
-
-
-def test_next_batch_empty_when_exhausted() -> None:
-    """An exhausted input gives an empty batch."""
-    pairs = enumerate("ab")
-    next_batch(pairs, 5)
-    assert next_batch(pairs, 5) == []
-
-
-def test_next_batch_reads_lazily() -> None:
-    """next_batch reads no more items from the input than the batch holds."""
-    read: list[int] = []
-
-    def source() -> Iterator[tuple[int, int]]:
-        for i in range(100):
-            read.append(i)
-            yield i, i
-
-    pairs = source()
-    next_batch(pairs, 3)
-    assert read == [0, 1, 2]
 
 
 # --- FixedBatchSize ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def test_failed_batch_gives_each_item_its_own_exception() -> None:
     """Items of a batch whose worker died each get their own WorkerDiedError."""
-    done: Completed[str] = Completed([(0, "a"), (1, "b")], None, BrokenExecutor("gone"))
+    done: Completed[str] = Completed(0, ["a", "b"], None, BrokenExecutor("gone"))
     first, second = item_errors(done)
     assert isinstance(first.exception, pm.WorkerDiedError)
     assert first.exception is not second.exception
@@ -33,7 +33,7 @@ def test_raise_for_errors_lists_a_shared_exception_once() -> None:
     failures = [describe(0, shared), describe(1, shared)]
     failures[1].position = 1
     collector: Collector[int, int] = Collector()
-    collector.add(Completed([(0, 0), (1, 1)], BatchResult([None, None], failures), None))
+    collector.add(Completed(0, [0, 1], BatchResult([None, None], failures), None))
     summary = collector.summary()
     with pytest.raises(ExceptionGroup) as caught:
         summary.raise_for_errors()
@@ -43,7 +43,7 @@ def test_raise_for_errors_lists_a_shared_exception_once() -> None:
 def test_outcomes_of_a_partial_batch_then_the_fatal() -> None:
     """Outcomes of items before a KeyboardInterrupt come out, then it is raised."""
     done: Completed[int] = Completed(
-        [(5, 50), (6, 60), (7, 70)], BatchResult([1, 2], [], 0.0, KeyboardInterrupt()), None
+        5, [50, 60, 70], BatchResult([1, 2], [], 0.0, KeyboardInterrupt()), None
     )
     got: list[tuple[int, object]] = []
     stream: Iterator[Outcome[int, object]] = outcomes(done)
@@ -55,11 +55,9 @@ def test_outcomes_of_a_partial_batch_then_the_fatal() -> None:
 def test_partial_summary_ends_at_the_last_item_accounted_for() -> None:
     """After a stop, results end at the last accounted item; counts add up."""
     collector: Collector[int, int] = Collector()
-    collector.add(Completed([(0, 0), (1, 1)], BatchResult([10, 11]), None))
+    collector.add(Completed(0, [0, 1], BatchResult([10, 11]), None))
     with pytest.raises(SystemExit):
-        collector.add(
-            Completed([(2, 2), (3, 3), (4, 4)], BatchResult([12], [], 0.0, SystemExit(1)), None)
-        )
+        collector.add(Completed(2, [2, 3, 4], BatchResult([12], [], 0.0, SystemExit(1)), None))
     summary = collector.summary()
     assert summary.results == [10, 11, 12]
     assert summary.total == summary.succeeded + summary.failed == 3

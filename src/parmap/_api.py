@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
-from ._dispatch import Completed, InputGuard, Sizer, dispatch
+from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import Kind, Options, default_workers, make_options
 from ._worker import BatchResult, in_worker_process, run_batch
@@ -191,12 +191,11 @@ def _execute(
     Whatever way this generator is left, the workers are released: waited
     for when every batch finished, stopped at once otherwise.
     """
-    guard: InputGuard[T] = InputGuard(items)
+    source: Source[T] = Source(items)
     total = _length(items)
-    pairs: Iterator[tuple[int, T]] = enumerate(guard)
     chosen = options.kind
     if options.executor is None and chosen == "auto":
-        chosen, probed = _probe(fn, pairs, log.notes)
+        chosen, probed = _probe(fn, source, log.notes)
         if probed is not None:
             yield probed
     if options.executor is None and chosen == "cpu" and in_worker_process():
@@ -218,7 +217,7 @@ def _execute(
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
-        yield from dispatch(backend, pairs, sizer, window, guard, ordered=ordered)
+        yield from dispatch(backend, source, sizer, window, ordered=ordered)
         finished = True
     finally:
         backend.close(cancel=not finished)
@@ -226,16 +225,16 @@ def _execute(
 
 def _probe(
     fn: Callable[[T], R],
-    pairs: Iterator[tuple[int, T]],
+    source: Source[T],
     notes: list[str],
 ) -> tuple[Kind, Completed[T] | None]:
     """kind="auto": run the first item here, measuring whether it computes or waits."""
-    first = next(pairs, None)
-    if first is None:
+    first = source.take(1)
+    if not first:
         notes.append("kind='auto' chose threads: the input was empty")
         return "io", None
     wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
-    result: BatchResult = run_batch(fn, [first[1]])  # type: ignore[arg-type]
+    result: BatchResult = run_batch(fn, first)  # type: ignore[arg-type]
     wall = time.perf_counter() - wall
     cpu = time.thread_time() - cpu
     queued = _cpu_queue_seconds() - queued
@@ -247,7 +246,7 @@ def _probe(
         f"of its {wall * 1000:.1f} ms"
         + (f" ({queued * 1000:.1f} ms waiting for a CPU not counted)" if queued > 0 else "")
     )
-    return chosen, Completed([first], result, None)
+    return chosen, Completed(0, first, result, None)
 
 
 def _cpu_queue_seconds() -> float:

@@ -1,17 +1,12 @@
-"""Grouping (index, item) pairs into batches, and sizing them. Pure functions, no threads."""
+"""Sizing batches: fixed, or adapted to measured item durations. Pure logic, no threads."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from more_itertools import take
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-__all__ = ["AutoBatchSize", "FixedBatchSize", "next_batch"]
+__all__ = ["AutoBatchSize", "FixedBatchSize"]
 
 T = TypeVar("T")
 
@@ -28,17 +23,6 @@ RAMP_SHARE = 2
 #: Near the end, a batch holds at most remaining / (TAIL_SHARE × workers) items,
 #: so that every worker gets a share of what is left and all finish together.
 TAIL_SHARE = 2
-
-
-def next_batch(pairs: Iterator[tuple[int, T]], size: int) -> list[tuple[int, T]]:
-    """Take up to `size` (index, item) pairs; an empty list means the input is exhausted.
-
-    Examples:
-        >>> pairs = enumerate("abcde")
-        >>> next_batch(pairs, 2), next_batch(pairs, 2), next_batch(pairs, 2), next_batch(pairs, 2)
-        ([(0, 'a'), (1, 'b')], [(2, 'c'), (3, 'd')], [(4, 'e')], [])
-    """
-    return take(size, pairs)
 
 
 @dataclass(slots=True)

@@ -25,18 +25,16 @@ R = TypeVar("R")
 
 def item_errors(done: Completed[T]) -> list[ItemError[T]]:
     """The `ItemError` of each failed item of a finished batch, in input order."""
-    pairs = done.pairs
     result = done.result
     if result is None:
         return _batch_failed(done)
     errors: list[ItemError[T]] = []
     for failure in result.failures:
-        index, item = pairs[failure.position]
         assert failure.exception is not None  # noqa: S101 - unpacked before it gets here
         errors.append(
             ItemError(
-                index=index,
-                item=item,
+                index=done.start + failure.position,
+                item=done.items[failure.position],
                 exception=failure.exception,
                 type_name=failure.type_name,
                 message=failure.message,
@@ -74,7 +72,7 @@ def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
             message=failure.message,
             traceback=failure.traceback,
         )
-        for index, item in done.pairs
+        for index, item in enumerate(done.items, done.start)
     ]
 
 
@@ -101,12 +99,13 @@ def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
             yield Outcome(error.index, error.item, None, error)
         return
     values = cast("list[R | None]", result.values)
+    pairs = zip(done.items, values, strict=False)
     if not result.failures:
-        for (index, item), value in zip(done.pairs, values, strict=False):
+        for index, (item, value) in enumerate(pairs, done.start):
             yield Outcome(index, item, value, None)
     else:
         errors = {error.index: error for error in item_errors(done)}
-        for (index, item), value in zip(done.pairs, values, strict=False):
+        for index, (item, value) in enumerate(pairs, done.start):
             yield Outcome(index, item, value, errors.get(index))
     if result.fatal is not None:
         raise result.fatal
@@ -145,17 +144,16 @@ class Collector(Generic[T, R]):
             BaseException: The ``KeyboardInterrupt`` or ``SystemExit`` that
                 `fn` raised, after the items run before it were recorded.
         """
-        pairs = done.pairs
-        start = pairs[0][0]
+        start = done.start
         result = done.result
-        ran = len(result.values) if result is not None else len(pairs)
+        ran = len(result.values) if result is not None else len(done.items)
         self._end = max(self._end, start + ran)
         errors = item_errors(done)
         self.errors.extend(errors)
         self.failed += len(errors)
         self.succeeded += ran - len(errors)
         if self._keep:
-            end = pairs[-1][0] + 1
+            end = start + len(done.items)
             if len(self.results) < end:
                 self.results.extend([None] * (end - len(self.results)))
             if result is not None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import queue
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from ._batching import next_batch
 from ._errors import TransportError
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._backends import Backend
     from ._worker import BatchResult
 
-__all__ = ["Completed", "InputGuard", "Sizer", "dispatch"]
+__all__ = ["Completed", "Sizer", "Source", "dispatch"]
 
 T = TypeVar("T")
 
@@ -45,73 +45,88 @@ class Sizer(Protocol):
 
 @dataclass(slots=True)
 class Completed(Generic[T]):
-    """A finished batch: its (index, item) pairs and what it produced.
+    """A finished batch: its items, the input index of the first, and what it produced.
 
     Exactly one of `result` (the batch ran) and `error` (the batch as a whole
     failed: its worker died, or it could not be run) is set.
     """
 
-    pairs: list[tuple[int, T]]
+    start: int
+    items: list[T]
     result: BatchResult | None
     error: Exception | None
 
 
-class InputGuard(Generic[T]):
-    """Wraps the caller's iterable so an exception from it ends the input instead of the run.
+class Source(Generic[T]):
+    """The caller's input, read in batches; an exception from it ends the input, not the run.
 
     The exception is kept in `error`; the dispatcher finishes what was read
-    before it, then raises it.
+    before it (the partial batch included), then raises it.
     """
 
     def __init__(self, items: Iterable[T]) -> None:
-        """Guard `items` (already checked to be iterable)."""
+        """Read `items` (already checked to be iterable)."""
         self._iterator = iter(items)
+        self.read = 0  # items read so far: the input index of the next one
         self.error: Exception | None = None
 
-    def __iter__(self) -> Iterator[T]:
-        """Yield the items until the input ends or raises."""
-        try:
-            yield from self._iterator
-        except Exception as exc:  # noqa: BLE001 - the input's fault, re-raised by the dispatcher
-            self.error = exc
+    def take(self, size: int) -> list[T]:
+        """The next `size` items, fewer at the end; an empty list when the input is done.
+
+        ``list.extend`` keeps what it appended before the input raised, so no
+        item read is ever lost, and items are read without a Python-level
+        step of ours per item.
+
+        Examples:
+            >>> source = Source(iter("abcde"))
+            >>> source.take(2), source.take(2), source.take(2), source.take(2), source.read
+            (['a', 'b'], ['c', 'd'], ['e'], [], 5)
+        """
+        batch: list[T] = []
+        if self.error is None:
+            try:
+                batch.extend(islice(self._iterator, size))
+            except Exception as exc:  # noqa: BLE001 - the input's fault, re-raised by dispatch
+                self.error = exc
+        self.read += len(batch)
+        return batch
 
 
 def dispatch(
     backend: Backend,
-    pairs: Iterator[tuple[int, T]],
+    source: Source[T],
     sizer: Sizer,
     window: int,
-    guard: InputGuard[T] | None = None,
     *,
     ordered: bool = False,
 ) -> Iterator[Completed[T]]:
-    """Run every batch of `pairs` on `backend`, yielding each as it completes.
+    """Run every batch of `source` on `backend`, yielding each as it completes.
 
     With `ordered`, batches are yielded in input order instead: finished
     batches wait in a reorder buffer, and the window counts them too, so
     memory stays bounded however long the first batch takes.
 
     Raises:
-        Exception: The input's own exception (held by `guard`), after every
+        Exception: The input's own exception (held by `source`), after every
             batch read before it has been yielded.
     """
-    state = _Window(backend, pairs, sizer, window)
+    state = _Window(backend, source, sizer, window)
     try:
         while True:
             state.refill()
             if not state.inflight:
                 break
             future = _next_done(state.done)
-            sequence, batch = state.inflight.pop(future)
-            completed = _finish(backend, future, batch)
+            sequence, start, batch = state.inflight.pop(future)
+            completed = _finish(backend, future, start, batch)
             if completed.result is not None:
                 sizer.record(len(completed.result.values), completed.result.seconds)
             if ordered:
                 yield from state.in_order(sequence, completed)
             else:
                 yield completed
-        if guard is not None and guard.error is not None:
-            raise guard.error
+        if source.error is not None:
+            raise source.error
     finally:
         for future in state.inflight:
             future.cancel()
@@ -123,16 +138,16 @@ class _Window(Generic[T]):
     def __init__(
         self,
         backend: Backend,
-        pairs: Iterator[tuple[int, T]],
+        source: Source[T],
         sizer: Sizer,
         size: int,
     ) -> None:
         self.backend = backend
-        self.pairs = pairs
+        self.source = source
         self.sizer = sizer
         self.size = size
         self.done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
-        self.inflight: dict[Future[object], tuple[int, list[tuple[int, T]]]] = {}
+        self.inflight: dict[Future[object], tuple[int, int, list[T]]] = {}
         self.waiting: dict[int, Completed[T]] = {}
         self.submitted = 0  # batches
         self.yielded = 0  # batches yielded in order
@@ -149,12 +164,13 @@ class _Window(Generic[T]):
         while not self.exhausted and len(self.inflight) + len(self.waiting) < self.size:
             if fresh and not self.done.empty():
                 return
-            batch = next_batch(self.pairs, self.sizer.next_size(self.dispatched))
+            start = self.source.read
+            batch = self.source.take(self.sizer.next_size(self.dispatched))
             if not batch:
                 self.exhausted = True
                 return
             future = _submit(self.backend, batch)
-            self.inflight[future] = (self.submitted, batch)
+            self.inflight[future] = (self.submitted, start, batch)
             self.submitted += 1
             self.dispatched += len(batch)
             fresh += 1
@@ -171,17 +187,18 @@ class _Window(Generic[T]):
 def _finish(
     backend: Backend,
     future: Future[object],
-    batch: list[tuple[int, T]],
+    start: int,
+    batch: list[T],
 ) -> Completed[T]:
     """What a finished future means for its batch."""
     try:
         raw = future.result()
     except Exception as exc:  # noqa: BLE001 - the batch could not run (e.g. its worker died)
-        return Completed(batch, None, exc)
+        return Completed(start, batch, None, exc)
     try:
-        return Completed(batch, backend.unpack(raw), None)
+        return Completed(start, batch, backend.unpack(raw), None)
     except Exception as exc:  # noqa: BLE001 - see _unreadable
-        return Completed(batch, None, _unreadable(exc))
+        return Completed(start, batch, None, _unreadable(exc))
 
 
 def _unreadable(exc: Exception) -> TransportError:
@@ -196,14 +213,13 @@ def _unreadable(exc: Exception) -> TransportError:
     return error
 
 
-def _submit(backend: Backend, batch: list[tuple[int, T]]) -> Future[object]:
-    items = [item for _, item in batch]
+def _submit(backend: Backend, batch: list[T]) -> Future[object]:
     try:
-        return backend.submit(items)
+        return backend.submit(batch)
     except BrokenExecutor:
         if not backend.replace():
             raise
-        return backend.submit(items)
+        return backend.submit(batch)
 
 
 def _next_done(done: queue.SimpleQueue[Future[object]]) -> Future[object]:

@@ -1,4 +1,4 @@
-"""Workload functions shared by every contestant of ``bench_core.py``.
+"""Workload functions shared by every contestant of ``bench_core.py`` and ``bench_stream.py``.
 
 They live in their own importable module, not in the script, so that every
 contestant runs the very same function object: ``ProcessPoolExecutor`` workers
@@ -31,3 +31,8 @@ def spin(loop_size: int) -> int:
 def spin_expected(loop_size: int) -> int:
     """Return what ``spin(loop_size)`` returns, in closed form (to check results cheaply)."""
     return loop_size * (loop_size - 1) // 2
+
+
+def square(item: int) -> int:
+    """Return ``item * item``: a near-free item, so that per-item overhead is all that counts."""
+    return item * item

@@ -13,8 +13,8 @@ from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchS
 from ._collect import Collector, RunLog, outcomes
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
-from ._options import Kind, Options, default_workers, make_options
-from ._worker import BatchResult, in_worker_process, run_batch
+from ._options import Kind, Limits, Options, default_workers, make_limits, make_options
+from ._worker import BatchResult, Policy, in_worker_process, run_batch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -43,6 +43,10 @@ def parmap(
     batch_size: int | Literal["auto"] = "auto",
     executor: Executor | None = None,
     keep_results: bool = True,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    max_failures: int | None = None,
 ) -> Summary[T, R]:
     """Call `fn` on every item, concurrently, and report what happened to each.
 
@@ -75,6 +79,18 @@ def parmap(
             pickled. `kind` is then ignored: the executor decides where work runs.
         keep_results: ``False`` keeps counts and errors only (``results`` is
             then empty), so an endless run of side effects uses constant memory.
+        retries: Extra attempts for an item whose call raised, after the
+            first (so ``retries=2`` means up to 3 calls). Retried in the same
+            worker: nothing is sent again. ``ItemError.attempts`` says how many
+            calls were made.
+        retry_on: The exception types worth retrying; any other fails the
+            item at once. Default: every `Exception`.
+        backoff: Base seconds to wait between attempts: before attempt n+1 a
+            random time between 0 and ``backoff × 2**(n-1)`` ("full jitter", so
+            retries of many items spread out). ``0`` retries at once.
+        max_failures: Stop the run once this many items have failed: pending
+            work is cancelled, workers are stopped, and the Summary (of the
+            items accounted for) says in its notes that the run stopped early.
 
     Returns:
         A `Summary`: results in input order (``None`` where an item failed),
@@ -97,14 +113,20 @@ def parmap(
         ZeroDivisionError 2
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
+    limits = make_limits(
+        retries=retries, retry_on=retry_on, backoff=backoff, timeout=None, max_failures=max_failures
+    )
     _check_flag("keep_results", keep_results)
     _check_callable(fn)
     _check_iterable(items)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
-    runs = _execute(fn, items, options, collector.log, ordered=False)
+    runs = _execute(fn, items, options, limits, collector.log, ordered=False)
     try:
         for done in runs:
             collector.add(done)
+            if limits.max_failures is not None and collector.failed >= limits.max_failures:
+                collector.log.notes.append(_stopped_early(collector.failed, limits.max_failures))
+                break
         return collector.summary()
     except BaseException as exc:
         _attach(exc, collector)
@@ -122,6 +144,10 @@ def imap(
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
     executor: Executor | None = None,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    max_failures: int | None = None,
 ) -> Iterator[Outcome[T, R]]:
     """Like `parmap`, but yield an `Outcome` per item as results arrive.
 
@@ -143,6 +169,11 @@ def imap(
         workers: How many items run at once; see `parmap`.
         batch_size: Items sent to a worker per task; see `parmap`.
         executor: Run on the caller's executor; see `parmap`.
+        retries: Extra attempts for a failing item; see `parmap`.
+        retry_on: The exception types worth retrying; see `parmap`.
+        backoff: Base seconds between attempts; see `parmap`.
+        max_failures: Stop once this many items have failed: the outcome of
+            the last of them is the last one yielded.
 
     Yields:
         One `Outcome` per item: ``index``, ``item``, ``ok``, ``value``, ``error``.
@@ -163,24 +194,45 @@ def imap(
         2 True 2
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
+    limits = make_limits(
+        retries=retries, retry_on=retry_on, backoff=backoff, timeout=None, max_failures=max_failures
+    )
     _check_flag("ordered", ordered)
     _check_callable(fn)
     _check_iterable(items)
-    return _stream(_execute(fn, items, options, RunLog(), ordered=ordered))
+    runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered)
+    return _stream(runs, limits.max_failures)
 
 
-def _stream(runs: Generator[Completed[T], None, None]) -> Iterator[Outcome[T, R]]:
+def _stream(
+    runs: Generator[Completed[T], None, None], max_failures: int | None
+) -> Iterator[Outcome[T, R]]:
+    failed = 0
     try:
         for done in runs:
-            yield from outcomes(done)
+            batch: Iterator[Outcome[T, R]] = outcomes(done)
+            for outcome in batch:
+                yield outcome
+                if outcome.error is not None:
+                    failed += 1
+                    if max_failures is not None and failed >= max_failures:
+                        return
     finally:
         runs.close()
+
+
+def _stopped_early(failed: int, max_failures: int) -> str:
+    return (
+        f"stopped early: {failed} items failed, which reached max_failures={max_failures}; "
+        "the items not yet run were not started"
+    )
 
 
 def _execute(
     fn: Callable[[T], R],
     items: Iterable[T],
     options: Options,
+    limits: Limits,
     log: RunLog,
     *,
     ordered: bool,
@@ -193,9 +245,14 @@ def _execute(
     """
     source: Source[T] = Source(items)
     total = _length(items)
+    policy = (
+        Policy(retries=limits.retries, retry_on=limits.retry_on, backoff=limits.backoff)
+        if limits.retries
+        else None
+    )
     chosen = options.kind
     if options.executor is None and chosen == "auto":
-        chosen, probed = _probe(fn, source, log.notes)
+        chosen, probed = _probe(fn, source, policy, log.notes)
         if probed is not None:
             yield probed
     if options.executor is None and chosen == "cpu" and in_worker_process():
@@ -206,7 +263,7 @@ def _execute(
         )
     executor = options.executor
     count = options.workers or getattr(executor, "_max_workers", None) or default_workers(chosen)
-    backend = open_backend(fn, chosen, count, executor)  # type: ignore[arg-type]  # fn: T -> R
+    backend = open_backend(fn, chosen, count, executor, policy)  # type: ignore[arg-type]
     log.backend = backend.description
     sizer: Sizer
     if isinstance(options.batch_size, int):
@@ -226,6 +283,7 @@ def _execute(
 def _probe(
     fn: Callable[[T], R],
     source: Source[T],
+    policy: Policy | None,
     notes: list[str],
 ) -> tuple[Kind, Completed[T] | None]:
     """kind="auto": run the first item here, measuring whether it computes or waits."""
@@ -234,7 +292,7 @@ def _probe(
         notes.append("kind='auto' chose threads: the input was empty")
         return "io", None
     wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
-    result: BatchResult = run_batch(fn, first)  # type: ignore[arg-type]
+    result: BatchResult = run_batch(fn, first, policy=policy)  # type: ignore[arg-type]
     wall = time.perf_counter() - wall
     cpu = time.thread_time() - cpu
     queued = _cpu_queue_seconds() - queued

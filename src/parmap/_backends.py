@@ -50,9 +50,11 @@ class ThreadBackend:
         fn: Callable[[object], object],
         workers: int,
         executor: Executor | None = None,
+        policy: _worker.Policy | None = None,
     ) -> None:
         """Start a thread pool of `workers` threads, or use the caller's `executor`."""
         self._fn = fn
+        self._policy = policy
         self._owned = executor is None
         self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
         self._stop = _worker.StopFlag()
@@ -60,7 +62,9 @@ class ThreadBackend:
 
     def submit(self, items: Sequence[object]) -> Future[object]:
         """Run `fn` over `items` in one thread."""
-        return self._executor.submit(_worker.run_batch, self._fn, items, self._stop)
+        return self._executor.submit(
+            _worker.run_batch, self._fn, items, self._stop, policy=self._policy
+        )
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Thread results need no unpacking."""
@@ -95,6 +99,7 @@ def open_backend(
     kind: str,
     workers: int,
     executor: Executor | None,
+    policy: _worker.Policy | None = None,
 ) -> Backend:
     """Start the backend for `kind` ("io" or "cpu"), or adapt the caller's executor.
 
@@ -102,9 +107,9 @@ def open_backend(
     treated as one of processes, so `fn` and items are pickled for it.
     """
     if executor is not None and isinstance(executor, ThreadPoolExecutor):
-        return ThreadBackend(fn, workers, executor)
+        return ThreadBackend(fn, workers, executor, policy)
     if executor is not None or kind == "cpu":
         from ._processes import ProcessBackend  # noqa: PLC0415 - multiprocessing only when used
 
-        return ProcessBackend(fn, workers, executor)
-    return ThreadBackend(fn, workers)
+        return ProcessBackend(fn, workers, executor, policy)
+    return ThreadBackend(fn, workers, None, policy)

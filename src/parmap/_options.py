@@ -14,7 +14,15 @@ from typing import Literal, final
 
 from ._errors import ArgumentError
 
-__all__ = ["Kind", "Options", "available_cpus", "default_workers", "make_options"]
+__all__ = [
+    "Kind",
+    "Limits",
+    "Options",
+    "available_cpus",
+    "default_workers",
+    "make_limits",
+    "make_options",
+]
 
 Kind = Literal["io", "cpu", "auto"]
 """Where the work runs: ``"io"`` threads, ``"cpu"`` processes, ``"auto"`` measured and picked."""
@@ -203,3 +211,72 @@ def _read_v1(directory: Path) -> float | None:
     if quota <= 0 or period <= 0:
         return None
     return quota / period
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The validated per-item and run-level limits of one run."""
+
+    retries: int
+    retry_on: tuple[type[Exception], ...]
+    backoff: float
+    timeout: float | None
+    max_failures: int | None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def make_limits(
+    *,
+    retries: object,
+    retry_on: object,
+    backoff: object,
+    timeout: object,
+    max_failures: object,
+) -> Limits:
+    """Check the retry, timeout and fail-fast options; raise `ArgumentError` on a bad one."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        msg = (
+            f"retries must be an int >= 0 (extra attempts after the first), got {retries!r}; "
+            "pass e.g. retries=3, or leave it out for no retries"
+        )
+        raise ArgumentError(msg)
+    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    if not classes or not all(
+        isinstance(cls, type) and issubclass(cls, Exception) for cls in classes
+    ):
+        msg = (
+            f"retry_on must be an exception class or a tuple of them (subclasses of "
+            f"Exception), got {retry_on!r}; pass e.g. retry_on=(ConnectionError, TimeoutError)"
+        )
+        raise ArgumentError(msg)
+    if not _is_number(backoff) or backoff < 0:  # type: ignore[operator]
+        msg = (
+            f"backoff must be a number of seconds >= 0, got {backoff!r}; pass e.g. backoff=0.5 "
+            "(waits grow as 0.5, 1, 2, ... s, randomised), or backoff=0 to retry at once"
+        )
+        raise ArgumentError(msg)
+    if timeout is not None and (not _is_number(timeout) or timeout <= 0):  # type: ignore[operator]
+        msg = (
+            f"timeout must be a number of seconds > 0 for one attempt of one item, got "
+            f"{timeout!r}; pass e.g. timeout=30, or leave it out for no time limit"
+        )
+        raise ArgumentError(msg)
+    if max_failures is not None and (
+        isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1
+    ):
+        msg = (
+            f"max_failures must be a positive int, got {max_failures!r}; pass e.g. "
+            "max_failures=10 to stop after 10 failed items, or leave it out to run every item"
+        )
+        raise ArgumentError(msg)
+    return Limits(
+        retries=retries,
+        retry_on=classes,
+        backoff=float(backoff),  # type: ignore[arg-type]  # checked above
+        timeout=float(timeout) if timeout is not None else None,  # type: ignore[arg-type]
+        max_failures=max_failures,
+    )

@@ -74,10 +74,11 @@ class ProcessBackend:
         fn: Callable[[object], object],
         workers: int,
         executor: Executor | None = None,
+        policy: _worker.Policy | None = None,
     ) -> None:
         """Pickle `fn` (failing early if it cannot be) and start the pool, or adopt `executor`."""
         self._token = uuid.uuid4().hex
-        self._fn_bytes = _pickle_function(fn)
+        self._fn_bytes = _pickle_function(_worker.Job(fn, policy))
         self._workers = workers
         self._owned = executor is None
         self._executor: Executor
@@ -149,12 +150,12 @@ def _placeholders(items: Sequence[object]) -> list[object]:
     return sendable
 
 
-def _pickle_function(fn: Callable[[object], object]) -> bytes:
+def _pickle_function(job: _worker.Job) -> bytes:
     try:
-        return cloudpickle.dumps(fn)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(job)  # type: ignore[no-any-return]
     except Exception as exc:
         msg = (
-            f"fn {fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "
+            f"fn {job.fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "
             "Use kind='io' to run it on threads (nothing is pickled), or keep objects "
             "such as locks, open files and connections out of what fn refers to "
             "(create them inside fn instead)"

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import signal
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cloudpickle
 
 from ._errors import RemoteError, TransportError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, MutableSequence, Sequence
 
 __all__ = [
     "BatchResult",
     "Failure",
+    "Job",
     "NotSent",
+    "Policy",
     "StopFlag",
     "in_worker_process",
     "install",
@@ -35,9 +38,17 @@ __all__ = [
     "unpack",
 ]
 
-#: Functions shipped to this process, by run token. A pool started by parmap
+
+class Job(NamedTuple):
+    """What a process worker needs to run a run's batches: the function and its policy."""
+
+    fn: Callable[[object], object]
+    policy: Policy | None
+
+
+#: Jobs shipped to this process, by run token. A pool started by parmap
 #: installs one in its initializer; a caller's executor gets it with each batch.
-_FUNCTIONS: dict[str, Callable[[object], object]] = {}
+_JOBS: dict[str, Job] = {}
 #: How many shipped functions a worker of a caller's executor keeps.
 _CACHE_SIZE = 8
 _in_worker_process = False
@@ -80,7 +91,7 @@ def qualified_name(cls: type) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-def describe(position: int, exc: Exception) -> Failure:
+def describe(position: int, exc: Exception, attempts: int = 1) -> Failure:
     """Record an exception raised by an item's call, traceback formatted without parmap's frame."""
     tb = exc.__traceback__
     frames = tb.tb_next if tb is not None and tb.tb_next is not None else tb
@@ -98,6 +109,7 @@ def describe(position: int, exc: Exception) -> Failure:
         message=message,
         traceback=text,
         exception=exc,
+        attempts=attempts,
     )
 
 
@@ -119,16 +131,81 @@ class StopFlag:
         self.stopped = True
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a worker does about a failing item: how often and when to try it again."""
+
+    retries: int = 0
+    retry_on: tuple[type[Exception], ...] = (Exception,)
+    backoff: float = 0.0
+    timed: bool = False  # whether each attempt's start time is reported (a timeout is set)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number `attempt` + 1: full jitter, exponential base.
+
+        Examples:
+            >>> Policy(backoff=0).delay(3)
+            0.0
+            >>> 0 <= Policy(backoff=0.5).delay(3) <= 2.0
+            True
+        """
+        if self.backoff <= 0:
+            return 0.0
+        return random.uniform(0, self.backoff * 2 ** (attempt - 1))  # noqa: S311 - jitter
+
+
+#: Fields of a worker's progress record (a slot of shared memory, or a list on threads).
+POSITION = 0  # position in the batch of the item being run, -1 when between batches
+STARTED = 1  # time.monotonic_ns() when its current attempt started
+ATTEMPT = 2  # which attempt of it is running (1 = the first)
+PROGRESS_FIELDS = 3
+
+
 def run_batch(
     fn: Callable[[object], object],
     items: Sequence[object],
     stop: StopFlag | None = None,
+    *,
+    policy: Policy | None = None,
+    progress: MutableSequence[int] | None = None,
+    prior: dict[int, int] | None = None,
 ) -> BatchResult:
     """Call `fn` on each item in turn, catching each item's `Exception` on its own.
 
     A ``KeyboardInterrupt``, ``SystemExit`` or other `BaseException` stops
     the batch and is returned as ``fatal``, with the values so far. When
     `stop` is set, the batch stops before its next item.
+
+    Args:
+        fn: The function.
+        items: The batch.
+        stop: Set from outside to stop before the next item (threads).
+        policy: Retries and backoff; ``None`` for one attempt per item.
+        progress: Where to report which item runs, and since when (`POSITION`,
+            `STARTED`, `ATTEMPT`), so that the caller's process can tell which item
+            a dead or hung worker was running.
+        prior: Attempts already made (and lost to a timeout) by position.
+
+    Returns:
+        The values (``None`` where an item failed), failures, and timing.
+    """
+    start = time.perf_counter()
+    if policy is None and progress is None and prior is None:
+        result = _run_plain(fn, items, stop)
+    else:
+        result = _run_tracked(
+            fn, items, stop, policy=policy or Policy(), progress=progress, prior=prior or {}
+        )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_plain(
+    fn: Callable[[object], object],
+    items: Sequence[object],
+    stop: StopFlag | None,
+) -> BatchResult:
+    """The hot path: one attempt per item, nothing reported.
 
     The loop runs inside one ``try`` that is re-entered after each failure:
     on Python 3.11+ a ``try`` costs nothing until something raises, so a
@@ -137,9 +214,7 @@ def run_batch(
     values: list[object] = []
     append = values.append
     failures: list[Failure] = []
-    fatal: BaseException | None = None
     remaining = iter(items)
-    start = time.perf_counter()
     while True:
         try:
             if stop is None:
@@ -155,9 +230,67 @@ def run_batch(
             append(None)
             continue
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
-            fatal = exc
-        break
-    return BatchResult(values, failures, time.perf_counter() - start, fatal)
+            return BatchResult(values, failures, fatal=exc)
+        return BatchResult(values, failures)
+
+
+def _run_tracked(
+    fn: Callable[[object], object],
+    items: Sequence[object],
+    stop: StopFlag | None,
+    *,
+    policy: Policy,
+    progress: MutableSequence[int] | None,
+    prior: dict[int, int],
+) -> BatchResult:
+    """One item at a time, with retries, reporting each attempt to `progress`."""
+    values: list[object] = []
+    failures: list[Failure] = []
+    try:
+        for position, item in enumerate(items):
+            if stop is not None and stop.stopped:
+                break
+            value, failure = _attempts(fn, item, position, policy, progress, prior)
+            values.append(value)
+            if failure is not None:
+                failures.append(failure)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
+        return BatchResult(values, failures, fatal=exc)
+    finally:
+        if progress is not None:
+            progress[POSITION] = -1
+    return BatchResult(values, failures)
+
+
+def _attempts(  # noqa: PLR0917 - one item and how to run it
+    fn: Callable[[object], object],
+    item: object,
+    position: int,
+    policy: Policy,
+    progress: MutableSequence[int] | None,
+    prior: dict[int, int],
+) -> tuple[object, Failure | None]:
+    """Call ``fn(item)`` until it returns or the policy gives up.
+
+    Returns ``(value, None)``, or ``(None, failure)``.
+    """
+    attempt = prior.get(position, 0) + 1
+    if attempt > 1:  # earlier attempts were lost to a timeout: wait as a retry would
+        time.sleep(policy.delay(attempt - 1))
+    while True:
+        if progress is not None:
+            progress[POSITION] = position
+            progress[ATTEMPT] = attempt
+            if policy.timed:
+                progress[STARTED] = time.monotonic_ns()
+        try:
+            return fn(item), None
+        except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
+            if attempt <= policy.retries and isinstance(exc, policy.retry_on):
+                time.sleep(policy.delay(attempt))
+                attempt += 1
+                continue
+            return None, describe(position, exc, attempts=attempt)
 
 
 # --- process workers ---------------------------------------------------------------------
@@ -168,8 +301,8 @@ def in_worker_process() -> bool:
     return _in_worker_process
 
 
-def install(token: str, fn_bytes: bytes, environ: dict[str, str]) -> None:
-    """Initializer of parmap's own process pools: load `fn` once per worker.
+def install(token: str, job_bytes: bytes, environ: dict[str, str]) -> None:
+    """Initializer of parmap's own process pools: load the job (`fn`, policy) once per worker.
 
     The worker takes the caller's environment variables as they are now
     (its fork server was started earlier, maybe before the caller set some).
@@ -185,7 +318,7 @@ def install(token: str, fn_bytes: bytes, environ: dict[str, str]) -> None:
     if os.environ != environ:
         os.environ.clear()
         os.environ.update(environ)
-    _load(token, fn_bytes)
+    _load(token, job_bytes)
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
@@ -207,15 +340,15 @@ class _Unloadable:
         raise RuntimeError(msg) from self.error
 
 
-def _load(token: str, fn_bytes: bytes) -> Callable[[object], object]:
+def _load(token: str, job_bytes: bytes) -> Job:
     try:
-        fn: Callable[[object], object] = cloudpickle.loads(fn_bytes)
+        job: Job = cloudpickle.loads(job_bytes)
     except Exception as exc:  # noqa: BLE001 - reported per item, with the reason
-        fn = _Unloadable(exc)
-    while len(_FUNCTIONS) >= _CACHE_SIZE:
-        del _FUNCTIONS[next(iter(_FUNCTIONS))]
-    _FUNCTIONS[token] = fn
-    return fn
+        job = Job(_Unloadable(exc), None)
+    while len(_JOBS) >= _CACHE_SIZE:
+        del _JOBS[next(iter(_JOBS))]
+    _JOBS[token] = job
+    return job
 
 
 class NotSent:
@@ -242,13 +375,13 @@ def _fail_unsent(fn: Callable[[object], object]) -> Callable[[object], object]:
 def run_shipped_batch(payload: bytes) -> bytes:
     """Run one batch in a worker process: payload and result both travel as bytes.
 
-    The payload is ``(token, fn_bytes or None, items, has_unsent)``: parmap's
-    own pools installed the function at start; a caller's executor gets it
-    with every batch (and unpickles it once per worker). ``has_unsent`` says
-    that some items are `NotSent` placeholders.
+    The payload is ``(token, job_bytes or None, items, has_unsent)``:
+    parmap's own pools installed the job (`fn` and its `Policy`) at start; a
+    caller's executor gets it with every batch (and unpickles it once per
+    worker). ``has_unsent`` says that some items are `NotSent` placeholders.
     """
     try:
-        token, fn_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own payload
+        token, job_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own
     except Exception as exc:
         msg = (
             f"the items of this batch could not be unpickled in the worker process: "
@@ -256,12 +389,11 @@ def run_shipped_batch(payload: bytes) -> bytes:
             "fresh interpreter (define them in a module, not in a function), or use kind='io'"
         )
         raise TransportError(msg) from exc
-    fn = _FUNCTIONS.get(token)
-    if fn is None:
-        fn = _load(token, fn_bytes)
-    if has_unsent:
-        fn = _fail_unsent(fn)
-    return pack(run_batch(fn, items))
+    job = _JOBS.get(token)
+    if job is None:
+        job = _load(token, job_bytes)
+    fn = _fail_unsent(job.fn) if has_unsent else job.fn
+    return pack(run_batch(fn, items, policy=job.policy))
 
 
 def _pickle_exception(exc: Exception) -> bytes | None:

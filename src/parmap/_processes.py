@@ -10,55 +10,31 @@
                                             │ pickle each result on its own
     parent: _worker.unpack(bytes) ◀─────────┘
 
-Added to ProcessPoolExecutor: `kill_workers` (stop a run at once, even with
-every worker busy; Python 3.14 has this built in) and ``replace`` (a fresh
-pool after a worker died).
+The pool (`_pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
+dies running an item costs that item only, a hung item's worker is killed
+for its timeout, and `kill_workers` stops a run at once. ``replace`` starts a
+fresh pool after the stock kind of breakage.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import threading
 import uuid
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 import cloudpickle
 
 from . import _worker
 from ._backends import describe_executor
-from ._context import clean_context
 from ._errors import UnpicklableFunctionError
+from ._pool import ProcessPool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from concurrent.futures import Executor, Future
 
 __all__ = ["ProcessBackend"]
-
-#: Seconds to wait for killed worker processes to be reaped.
-_REAP_TIMEOUT = 5.0
-
-
-class _ProcessPool(ProcessPoolExecutor):
-    """A ProcessPoolExecutor that can also kill its workers at once."""
-
-    def kill_workers(self) -> None:
-        """Cancel pending work and kill every worker process, then reap them."""
-        processes = dict(self._processes or {})
-        thread = getattr(self, "_executor_manager_thread", None)  # shutdown() forgets it
-        self.shutdown(wait=False, cancel_futures=True)
-        for proc in processes.values():
-            try:
-                proc.kill()
-            except (ProcessLookupError, ValueError):  # already gone, or already closed
-                continue
-        for proc in processes.values():
-            try:
-                proc.join(_REAP_TIMEOUT)
-            except (AssertionError, ValueError):  # pragma: no cover - closed process object
-                continue
-        if isinstance(thread, threading.Thread):
-            thread.join(_REAP_TIMEOUT)
 
 
 class ProcessBackend:
@@ -75,9 +51,12 @@ class ProcessBackend:
         workers: int,
         executor: Executor | None = None,
         policy: _worker.Policy | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Pickle `fn` (failing early if it cannot be) and start the pool, or adopt `executor`."""
         self._token = uuid.uuid4().hex
+        self._timeout = timeout
+        self._numbers = itertools.count()
         self._fn_bytes = _pickle_function(_worker.Job(fn, policy))
         self._workers = workers
         self._owned = executor is None
@@ -91,21 +70,30 @@ class ProcessBackend:
             self._shipped = self._fn_bytes
             self.description = describe_executor(executor)
 
-    def _start(self) -> _ProcessPool:
-        return _ProcessPool(
+    def _start(self) -> ProcessPool:
+        return ProcessPool(
             self._workers,
-            mp_context=clean_context(),
             initializer=_worker.install,
             initargs=(self._token, self._fn_bytes, dict(os.environ)),
+            timeout=self._timeout,
         )
 
-    def submit(self, items: Sequence[object]) -> Future[object]:
-        """Send one batch to a worker process; items that cannot be pickled fail on their own."""
+    def submit(
+        self, items: Sequence[object], prior: dict[int, int] | None = None
+    ) -> Future[object]:
+        """Send one batch to a worker process; items that cannot be pickled fail on their own.
+
+        Each batch gets a number, passed beside the payload, by which the
+        pool finds the batch a dead worker was running. `prior` counts
+        attempts already lost to a timeout, by position.
+        """
+        batch = next(self._numbers)
+        head = (self._token, self._shipped)
         try:
-            payload = cloudpickle.dumps((self._token, self._shipped, items, False))
+            payload = cloudpickle.dumps((*head, items, False, batch, prior or {}))
         except Exception:  # noqa: BLE001 - find the culprits and send placeholders
-            payload = cloudpickle.dumps((self._token, self._shipped, _placeholders(items), True))
-        return self._executor.submit(_worker.run_shipped_batch, payload)
+            payload = cloudpickle.dumps((*head, _placeholders(items), True, batch, prior or {}))
+        return self._executor.submit(_worker.run_shipped_batch, payload, batch)
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Turn a worker's bytes back into a batch result."""
@@ -116,7 +104,7 @@ class ProcessBackend:
         """Start a fresh pool after a worker died (only for a pool of our own)."""
         if not self._owned:
             return False
-        assert isinstance(self._executor, _ProcessPool)  # noqa: S101 - we made it
+        assert isinstance(self._executor, ProcessPool)  # noqa: S101 - we made it
         self._executor.kill_workers()
         self._executor = self._start()
         return True
@@ -125,7 +113,7 @@ class ProcessBackend:
         """Shut the pool down; when cancelling, kill the worker processes at once."""
         if not self._owned:
             return
-        assert isinstance(self._executor, _ProcessPool)  # noqa: S101 - we made it
+        assert isinstance(self._executor, ProcessPool)  # noqa: S101 - we made it
         if cancel:
             self._executor.kill_workers()
         else:

@@ -22,7 +22,12 @@ import cloudpickle
 from ._errors import RemoteError, TransportError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, MutableSequence, Sequence
+    import ctypes
+    from collections.abc import Callable, Iterator, MutableSequence, Sequence
+    from multiprocessing.synchronize import Lock
+
+    #: Where a worker reports its progress: a slot of shared memory, or a list.
+    Progress = MutableSequence[int] | memoryview
 
 __all__ = [
     "BatchResult",
@@ -167,7 +172,7 @@ def run_batch(
     stop: StopFlag | None = None,
     *,
     policy: Policy | None = None,
-    progress: MutableSequence[int] | None = None,
+    progress: Progress | None = None,
     prior: dict[int, int] | None = None,
 ) -> BatchResult:
     """Call `fn` on each item in turn, catching each item's `Exception` on its own.
@@ -190,8 +195,8 @@ def run_batch(
         The values (``None`` where an item failed), failures, and timing.
     """
     start = time.perf_counter()
-    if policy is None and progress is None and prior is None:
-        result = _run_plain(fn, items, stop)
+    if (policy is None or (not policy.retries and not policy.timed)) and not prior:
+        result = _run_plain(fn, items, stop, progress)
     else:
         result = _run_tracked(
             fn, items, stop, policy=policy or Policy(), progress=progress, prior=prior or {}
@@ -204,8 +209,9 @@ def _run_plain(
     fn: Callable[[object], object],
     items: Sequence[object],
     stop: StopFlag | None,
+    progress: Progress | None = None,
 ) -> BatchResult:
-    """The hot path: one attempt per item, nothing reported.
+    """The hot path: one attempt per item, at most the item's position reported.
 
     The loop runs inside one ``try`` that is re-entered after each failure:
     on Python 3.11+ a ``try`` costs nothing until something raises, so a
@@ -215,23 +221,43 @@ def _run_plain(
     append = values.append
     failures: list[Failure] = []
     remaining = iter(items)
-    while True:
-        try:
-            if stop is None:
-                for item in remaining:
-                    append(fn(item))
-            else:
-                for item in remaining:
-                    if stop.stopped:
-                        break
-                    append(fn(item))
-        except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
-            failures.append(describe(len(values), exc))
-            append(None)
-            continue
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
-            return BatchResult(values, failures, fatal=exc)
-        return BatchResult(values, failures)
+    try:
+        while True:
+            try:
+                _loop(fn, remaining, values, stop, progress)
+            except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
+                failures.append(describe(len(values), exc))
+                append(None)
+                continue
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's process
+                return BatchResult(values, failures, fatal=exc)
+            return BatchResult(values, failures)
+    finally:
+        if progress is not None:
+            progress[POSITION] = -1
+
+
+def _loop(
+    fn: Callable[[object], object],
+    remaining: Iterator[object],
+    values: list[object],
+    stop: StopFlag | None,
+    progress: Progress | None,
+) -> None:
+    """Append ``fn(item)`` for each remaining item; whatever `fn` raises propagates."""
+    append = values.append
+    if progress is not None:
+        for item in remaining:
+            progress[POSITION] = len(values)
+            append(fn(item))
+    elif stop is None:
+        for item in remaining:
+            append(fn(item))
+    else:
+        for item in remaining:
+            if stop.stopped:
+                break
+            append(fn(item))
 
 
 def _run_tracked(
@@ -240,7 +266,7 @@ def _run_tracked(
     stop: StopFlag | None,
     *,
     policy: Policy,
-    progress: MutableSequence[int] | None,
+    progress: Progress | None,
     prior: dict[int, int],
 ) -> BatchResult:
     """One item at a time, with retries, reporting each attempt to `progress`."""
@@ -267,7 +293,7 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
     item: object,
     position: int,
     policy: Policy,
-    progress: MutableSequence[int] | None,
+    progress: Progress | None,
     prior: dict[int, int],
 ) -> tuple[object, Failure | None]:
     """Call ``fn(item)`` until it returns or the policy gives up.
@@ -301,7 +327,13 @@ def in_worker_process() -> bool:
     return _in_worker_process
 
 
-def install(token: str, job_bytes: bytes, environ: dict[str, str]) -> None:
+def install(
+    token: str,
+    job_bytes: bytes,
+    environ: dict[str, str],
+    slots: ctypes.Array[ctypes.c_longlong] | None = None,
+    slots_lock: Lock | None = None,
+) -> None:
     """Initializer of parmap's own process pools: load the job (`fn`, policy) once per worker.
 
     The worker takes the caller's environment variables as they are now
@@ -311,14 +343,41 @@ def install(token: str, job_bytes: bytes, environ: dict[str, str]) -> None:
     process group, and it is the parent's job to stop the run and its
     workers. A do-nothing handler rather than ``SIG_IGN``, so that programs
     that `fn` starts get the default back and still stop on Ctrl-C.
+
+    With `slots` (shared memory, `SLOT_FIELDS` integers per worker), the
+    worker claims a free slot and reports there which item of which batch
+    it is running: a worker that dies or hangs is then blamed on its item.
     """
-    global _in_worker_process  # noqa: PLW0603 - per-process state is the point
+    global _in_worker_process, _slot  # noqa: PLW0603 - per-process state is the point
     _in_worker_process = True
+    if slots is not None and slots_lock is not None:
+        _slot = _claim_slot(slots, slots_lock)
     signal.signal(signal.SIGINT, _ignore_signal)
     if os.environ != environ:
         os.environ.clear()
         os.environ.update(environ)
     _load(token, job_bytes)
+
+
+#: Fields of a worker's slot: its pid, the batch it runs, then its progress (`POSITION`, ...).
+SLOT_PID = 0
+SLOT_BATCH = 1
+SLOT_FIELDS = 2 + PROGRESS_FIELDS
+_slot: memoryview | None = None
+
+
+def _claim_slot(slots: ctypes.Array[ctypes.c_longlong], lock: Lock) -> memoryview | None:
+    """Take the first free slot (pid 0) for this process; ``None`` if none is free."""
+    view = memoryview(slots).cast("B").cast("q")
+    with lock:
+        for first in range(0, len(view), SLOT_FIELDS):
+            if view[first + SLOT_PID] == 0:
+                slot = view[first : first + SLOT_FIELDS]
+                slot[SLOT_PID] = os.getpid()
+                slot[SLOT_BATCH] = -1
+                slot[2 + POSITION] = -1
+                return slot
+    return None
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
@@ -372,16 +431,19 @@ def _fail_unsent(fn: Callable[[object], object]) -> Callable[[object], object]:
     return call
 
 
-def run_shipped_batch(payload: bytes) -> bytes:
+def run_shipped_batch(payload: bytes, batch: int = -1) -> bytes:
     """Run one batch in a worker process: payload and result both travel as bytes.
 
-    The payload is ``(token, job_bytes or None, items, has_unsent)``:
-    parmap's own pools installed the job (`fn` and its `Policy`) at start; a
-    caller's executor gets it with every batch (and unpickles it once per
-    worker). ``has_unsent`` says that some items are `NotSent` placeholders.
+    The payload is ``(token, job_bytes or None, items, has_unsent, batch,
+    prior)``: parmap's own pools installed the job (`fn` and its `Policy`)
+    at start; a caller's executor gets it with every batch (and unpickles it
+    once per worker). ``has_unsent`` says that some items are `NotSent`
+    placeholders; `batch` numbers the batch for the progress slot; `prior`
+    counts attempts already lost to a timeout, by position. The batch number
+    also travels as a second argument, where the parent's pool can read it.
     """
     try:
-        token, job_bytes, items, has_unsent = pickle.loads(payload)  # noqa: S301 - our own
+        token, job_bytes, items, has_unsent, batch, prior = pickle.loads(payload)  # noqa: S301
     except Exception as exc:
         msg = (
             f"the items of this batch could not be unpickled in the worker process: "
@@ -393,7 +455,11 @@ def run_shipped_batch(payload: bytes) -> bytes:
     if job is None:
         job = _load(token, job_bytes)
     fn = _fail_unsent(job.fn) if has_unsent else job.fn
-    return pack(run_batch(fn, items, policy=job.policy))
+    progress = None
+    if _slot is not None:
+        _slot[SLOT_BATCH] = batch
+        progress = _slot[2:]
+    return pack(run_batch(fn, items, policy=job.policy, progress=progress, prior=prior))
 
 
 def _pickle_exception(exc: Exception) -> bytes | None:

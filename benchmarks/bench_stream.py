@@ -1,0 +1,538 @@
+"""Benchmark parmap on a long stream of tiny items: time, and peak memory of the process tree.
+
+The workload: a generator of 2,000,000 integers, ``(i for i in range(2_000_000))``,
+each squared (``_workloads.square``), the results dropped. Per item there is next
+to no work, so what is measured is each tool's per-item overhead and whether it
+reads the stream lazily (bounded memory) or not. Two groups of contestants, each
+with the standard-library peer it is compared with:
+
+* threads: ``parmap(kind="io", keep_results=False)`` with the default workers and
+  with ``workers=2``, ``imap(kind="io", ordered=False)`` consumed, and the peer
+  ``multiprocessing.pool.ThreadPool().imap(chunksize=1000)`` consumed.
+* processes: ``parmap(kind="cpu", keep_results=False)``, ``imap(kind="cpu",
+  ordered=False)`` consumed, and the peer ``multiprocessing.get_context(
+  "forkserver").Pool().imap(chunksize=1000)`` consumed (parmap also starts its
+  workers from a fork server, so this is the fair peer).
+
+Every measurement runs in a fresh interpreter (this script re-run with the hidden
+``--one TOOL`` option). The clock starts just before the call (or the pool's
+creation) and stops after every item is processed and every worker has exited:
+pool start-up and shut-down are included, interpreter start-up and imports are not.
+Meanwhile a daemon thread sums the RSS of the process and all its descendants
+(fork servers and workers included) every ~10 ms; the report gives the peak of
+that sum minus the baseline taken just before the call, and the absolute peak.
+Each contestant must account for exactly 2,000,000 items, or the run fails loudly.
+Repeats are interleaved (every contestant once, then again, R times) so that noise
+on a shared machine hits all contestants alike.
+
+Run from the repository root, with parmap and psutil installed
+(``pip install -e '.[bench]'``)::
+
+    python benchmarks/bench_stream.py            # 5 repeats
+    python benchmarks/bench_stream.py --quick    # 2 repeats
+    python benchmarks/bench_stream.py --repeats 9
+
+It prints a Markdown table and writes ``benchmarks/results/stream.json`` (raw
+times and memory, medians, ratios, environment) and ``benchmarks/results/stream.md``.
+
+Every function that runs the contestants is only called from under the
+``if __name__ == "__main__":`` guard: the forkserver ``Pool`` imports this script
+again in its fork server (as ``__mp_main__``), where nothing may run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import multiprocessing
+import multiprocessing.pool
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+HERE: Final = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import _workloads  # noqa: E402  (needs HERE on sys.path first)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import psutil
+
+    from parmap import Summary
+
+RESULTS_DIR: Final = HERE / "results"
+RERUN: Final = "python benchmarks/bench_stream.py"
+
+ITEMS: Final = 2_000_000
+PEER_CHUNKSIZE: Final = 1000
+DEFAULT_REPEATS: Final = 5
+QUICK_REPEATS: Final = 2
+CHILD_TIMEOUT_SECONDS: Final = 300
+MB: Final = 1_000_000
+
+SAMPLE_SECONDS: Final = 0.010
+"""How often the sampler reads the RSS of every process of the tree."""
+RESCAN_EVERY: Final = 5
+"""The sampler looks for new descendants every this many samples (~50 ms).
+
+Listing descendants walks all of ``/proc`` (about 1 ms here, holding the GIL);
+reading the RSS of the processes already known costs a few tens of µs each. A
+worker found up to ~50 ms late is still measured at its peak: pool workers live
+for the whole run and their RSS does not shrink.
+"""
+
+TARGET_RATIO: Final = 1.0
+TARGET_PEAK_MB: Final = 100.0
+
+CONTESTANTS: Final[dict[str, tuple[str, ...]]] = {
+    "threads": ("parmap-io", "parmap-io-w2", "imap-io", "threadpool"),
+    "processes": ("parmap-cpu", "imap-cpu", "pool-forkserver"),
+}
+"""Contestants per group, in table order."""
+
+PEERS: Final[dict[str, str]] = {"threads": "threadpool", "processes": "pool-forkserver"}
+"""The standard-library tool each group is compared with."""
+
+PARMAP_TOOLS: Final = ("parmap-io", "parmap-io-w2", "imap-io", "parmap-cpu", "imap-cpu")
+
+LABELS: Final[dict[str, str]] = {
+    "parmap-io": 'parmap(kind="io", keep_results=False)',
+    "parmap-io-w2": 'parmap(kind="io", workers=2, keep_results=False)',
+    "imap-io": 'imap(kind="io", ordered=False), consumed',
+    "threadpool": f"ThreadPool().imap(chunksize={PEER_CHUNKSIZE}), consumed",
+    "parmap-cpu": 'parmap(kind="cpu", keep_results=False)',
+    "imap-cpu": 'imap(kind="cpu", ordered=False), consumed',
+    "pool-forkserver": f'"forkserver" Pool().imap(chunksize={PEER_CHUNKSIZE}), consumed',
+}
+
+
+class BenchmarkError(RuntimeError):
+    """A measurement failed or did not process every item."""
+
+
+def stream() -> Iterator[int]:
+    """Return the workload's input: a generator of ``ITEMS`` integers, made lazily."""
+    return (i for i in range(ITEMS))
+
+
+# --------------------------------------------------------------------------- child side
+
+
+class TreeRssSampler:
+    """Samples the summed RSS of this process and all its descendants, from a daemon thread."""
+
+    def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
+        """Prepare the sampler; `start` takes the baseline and starts sampling."""
+        import psutil  # noqa: PLC0415 - only the measuring child needs it
+
+        self._psutil = psutil
+        self._interval = interval
+        self._root = psutil.Process()
+        self._known: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.baseline = 0
+        self.peak = 0
+        self.samples = 0
+        self.sampling_seconds = 0.0
+
+    def sample(self, *, rescan: bool = True) -> int:
+        """Return the summed RSS of the tree, in bytes; with `rescan`, look for new descendants."""
+        psutil = self._psutil
+        if rescan:
+            try:
+                children = self._root.children(recursive=True)
+            except psutil.Error:
+                children = []
+            for child in children:
+                self._known.setdefault(child.pid, child)
+        total = self._root.memory_info().rss
+        for pid, proc in list(self._known.items()):
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # exited (or a zombie): it holds no memory any more
+                del self._known[pid]
+        return total
+
+    def _record(self, rss: int) -> None:
+        self.peak = max(self.peak, rss)
+        self.samples += 1
+
+    def _run(self) -> None:
+        tick = 0
+        while not self._stop.wait(self._interval):
+            tick += 1
+            started = time.perf_counter()
+            rss = self.sample(rescan=tick % RESCAN_EVERY == 0)
+            self.sampling_seconds += time.perf_counter() - started
+            self._record(rss)
+
+    def start(self) -> None:
+        """Take the baseline (the tree as it is now) and start sampling."""
+        self.baseline = self.sample()
+        self._record(self.baseline)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling, after one last sample of the tree as it is now."""
+        self._stop.set()
+        self._thread.join()
+        self._record(self.sample())
+
+
+def checked_total(summary: Summary[int, int]) -> int:
+    """Return how many items a parmap run accounted for, after checking it kept no results."""
+    if summary.failed or summary.succeeded != summary.total or summary.results:
+        msg = (
+            f"parmap run not clean: {summary.failed} failed, {summary.succeeded} succeeded, "
+            f"{summary.total} total, {len(summary.results)} results kept\n{summary}"
+        )
+        raise BenchmarkError(msg)
+    return summary.total
+
+
+def run_contestant(tool: str) -> int:
+    """Run one contestant over the whole stream; return how many items it processed."""
+    from parmap import imap, parmap  # noqa: PLC0415 - imported by `measure` before the clock
+
+    square = _workloads.square
+    if tool == "parmap-io":
+        return checked_total(parmap(square, stream(), kind="io", keep_results=False))
+    if tool == "parmap-io-w2":
+        return checked_total(parmap(square, stream(), kind="io", workers=2, keep_results=False))
+    if tool == "imap-io":
+        return sum(1 for _ in imap(square, stream(), kind="io", ordered=False))
+    if tool == "parmap-cpu":
+        return checked_total(parmap(square, stream(), kind="cpu", keep_results=False))
+    if tool == "imap-cpu":
+        return sum(1 for _ in imap(square, stream(), kind="cpu", ordered=False))
+    pool: multiprocessing.pool.Pool
+    if tool == "threadpool":
+        pool = multiprocessing.pool.ThreadPool()
+    elif tool == "pool-forkserver":
+        pool = multiprocessing.get_context("forkserver").Pool()
+    else:
+        msg = f"unknown contestant {tool!r}"
+        raise BenchmarkError(msg)
+    with pool:  # terminate()s the pool if anything goes wrong
+        count = sum(1 for _ in pool.imap(square, stream(), chunksize=PEER_CHUNKSIZE))
+        pool.close()
+        pool.join()  # every worker has exited, as after parmap's own shut-down
+    return count
+
+
+def measure(tool: str) -> dict[str, Any]:
+    """Run one contestant once in this interpreter; return its wall time and tree RSS.
+
+    Raises ``BenchmarkError`` unless it processed exactly ``ITEMS`` items.
+    """
+    # Imports are outside the clock for every contestant: multiprocessing's at the top
+    # of this script, parmap's and psutil's here.
+    import parmap  # noqa: F401, PLC0415
+
+    sampler = TreeRssSampler()
+    sampler.start()
+    start = time.perf_counter()
+    count = run_contestant(tool)
+    elapsed = time.perf_counter() - start
+    sampler.stop()
+    if count != ITEMS:
+        msg = f"{tool}: processed {count} items, expected {ITEMS}"
+        raise BenchmarkError(msg)
+    return {
+        "tool": tool,
+        "seconds": elapsed,
+        "items": count,
+        "rss_baseline_bytes": sampler.baseline,
+        "rss_peak_bytes": sampler.peak,
+        "samples": sampler.samples,
+        "sampling_seconds": sampler.sampling_seconds,
+    }
+
+
+# -------------------------------------------------------------------------- parent side
+
+
+def run_child(tool: str) -> dict[str, Any]:
+    """Measure one contestant in a fresh interpreter and return its record."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", tool]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_SECONDS,
+        check=False,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        msg = (
+            f"{tool} failed (exit code {proc.returncode}):\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+        )
+        raise BenchmarkError(msg)
+    record: dict[str, Any] = json.loads(lines[-1])
+    return record
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Return the median, min and max of ``values``."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Turn raw records into medians, ranges, memory figures and ratios to the peer, per group."""
+    out: dict[str, Any] = {}
+    for group, by_tool in raw.items():
+        peer = PEERS[group]
+        peer_times = [r["seconds"] for r in by_tool[peer]]
+        peer_median = statistics.median(peer_times)
+        tools: dict[str, Any] = {}
+        for tool, records in by_tool.items():
+            times = [r["seconds"] for r in records]
+            growth = [(r["rss_peak_bytes"] - r["rss_baseline_bytes"]) / MB for r in records]
+            peak = [r["rss_peak_bytes"] / MB for r in records]
+            per_round = [a / b for a, b in zip(times, peer_times, strict=True)]
+            tools[tool] = {
+                "seconds": summarize(times),
+                "rss_growth_mb": summarize(growth),
+                "rss_peak_mb": summarize(peak),
+                "vs_peer": {
+                    "ratio_of_medians": statistics.median(times) / peer_median,
+                    "median_paired_ratio": statistics.median(per_round),
+                    "paired_ratios": per_round,
+                },
+            }
+        out[group] = {"peer": peer, "tools": tools}
+    return out
+
+
+def targets(analysis: dict[str, Any]) -> dict[str, Any]:
+    """Check each parmap contestant against the issue's targets: time ≤ 1.0× peer, RSS < 100 MB.
+
+    Memory is judged on the worst repeat, both the growth over the baseline
+    and the absolute peak of the whole tree.
+    """
+    verdicts: dict[str, Any] = {}
+    for result in analysis.values():
+        for tool, stats in result["tools"].items():
+            if tool not in PARMAP_TOOLS:
+                continue
+            ratio = stats["vs_peer"]["ratio_of_medians"]
+            verdicts[tool] = {
+                "time_ratio": ratio,
+                "time_ok": ratio <= TARGET_RATIO,
+                "growth_ok": stats["rss_growth_mb"]["max"] < TARGET_PEAK_MB,
+                "peak_ok": stats["rss_peak_mb"]["max"] < TARGET_PEAK_MB,
+            }
+    return verdicts
+
+
+def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict[str, Any]) -> str:
+    """Render the analysis as a Markdown table (one row per contestant), then the targets."""
+    rows = [
+        "| Group | Contestant | Median (s) | Min\u2013max (s) | \u00d7 peer "
+        "| Tree RSS growth, median (max) (MB) | Tree RSS peak, median (max) (MB) |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for group, result in analysis.items():
+        for tool, stats in result["tools"].items():
+            label = LABELS[tool] + (" *(peer)*" if tool == result["peer"] else "")
+            secs, growth, peak = stats["seconds"], stats["rss_growth_mb"], stats["rss_peak_mb"]
+            rows.append(
+                f"| {group} | {label} | {secs['median']:.3f} "
+                f"| {secs['min']:.3f}\u2013{secs['max']:.3f} "
+                f"| {stats['vs_peer']['ratio_of_medians']:.2f} "
+                f"| {growth['median']:.1f} ({growth['max']:.1f}) "
+                f"| {peak['median']:.1f} ({peak['max']:.1f}) |"
+            )
+    rows.append("")
+    rows.append(
+        f"{ITEMS:,} items from a generator, fn = x * x, results dropped. Times are wall "
+        "seconds per full run in a fresh interpreter, pool start-up and shut-down included; "
+        '"\u00d7 peer" is the ratio of medians to the standard-library peer of the group '
+        "(below 1 means faster). Tree RSS is the summed RSS of the process and all its "
+        f"descendants, sampled every {SAMPLE_SECONDS * 1000:.0f} ms; growth is over the "
+        "baseline taken just before the call (shared pages count once per process). "
+        f"Default workers here: parmap io {env['parmap_io_workers']}, parmap cpu "
+        f"{env['parmap_cpu_workers']}, ThreadPool() and Pool() {env['cpu_count']}."
+    )
+    rows.append("")
+    met = [t for t, v in verdicts.items() if v["time_ok"] and v["growth_ok"] and v["peak_ok"]]
+    missed = [
+        f"{t} ("
+        + ", ".join(
+            part
+            for part, bad in (
+                (f"{v['time_ratio']:.2f}\u00d7 peer", not v["time_ok"]),
+                ("RSS growth", not v["growth_ok"]),
+                ("RSS peak", not v["peak_ok"]),
+            )
+            if bad
+        )
+        + ")"
+        for t, v in verdicts.items()
+        if t not in met
+    ]
+    rows.append(
+        f"Targets: time \u2264 {TARGET_RATIO:.1f}\u00d7 the peer, tree RSS (growth and absolute "
+        f"peak, worst repeat) under {TARGET_PEAK_MB:.0f} MB. "
+        f"Met: {', '.join(met) or 'none'}. Missed: {'; '.join(missed) or 'none'}."
+    )
+    return "\n".join(rows)
+
+
+def git_revision() -> str | None:
+    """Return the current git commit of the repository, if there is one."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607  (git from PATH is fine here)
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=False,
+        )
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def parmap_version() -> str | None:
+    """Return the installed parmap version, or None if parmap is not installed."""
+    try:
+        return importlib.metadata.version("parmap")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Return the machine and software the benchmark runs on."""
+    from parmap._options import default_workers  # noqa: PLC0415 - only the parent needs it
+
+    return {
+        "python": sys.version,
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "parmap_io_workers": default_workers("io"),
+        "parmap_cpu_workers": default_workers("cpu"),
+        "parmap_version": parmap_version(),
+        "git_revision": git_revision(),
+    }
+
+
+def run_benchmark(repeats: int) -> dict[str, Any]:
+    """Run every contestant ``repeats`` times, interleaved, and return the full report."""
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+        group: {tool: [] for tool in tools} for group, tools in CONTESTANTS.items()
+    }
+    print(f"{repeats} interleaved repeats, {ITEMS:,} items", file=sys.stderr)
+    env = environment()
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    for round_no in range(repeats):
+        for group, tools in CONTESTANTS.items():
+            # Rotate the order each round so no contestant always runs right after another.
+            shift = round_no % len(tools)
+            for tool in tools[shift:] + tools[:shift]:
+                record = run_child(tool)
+                raw[group][tool].append(record)
+                growth = (record["rss_peak_bytes"] - record["rss_baseline_bytes"]) / MB
+                print(
+                    f"  round {round_no + 1}: {group:9} {tool:15} {record['seconds']:7.3f} s "
+                    f"{growth:7.1f} MB growth {record['rss_peak_bytes'] / MB:7.1f} MB peak",
+                    file=sys.stderr,
+                )
+    total = time.perf_counter() - started
+    analysis = analyse(raw)
+    env["loadavg_before"] = load_before
+    env["loadavg_after"] = os.getloadavg()
+    return {
+        "benchmark": "stream",
+        "date": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/bench_stream.py", *sys.argv[1:]]),
+        "repeats": repeats,
+        "total_wall_seconds": total,
+        "environment": env,
+        "workload": {
+            "items": ITEMS,
+            "input": "(i for i in range(ITEMS))",
+            "fn": "_workloads.square",
+            "peer_chunksize": PEER_CHUNKSIZE,
+            "sample_seconds": SAMPLE_SECONDS,
+            "rescan_every_samples": RESCAN_EVERY,
+        },
+        "targets": {"time_ratio_max": TARGET_RATIO, "tree_rss_mb_max": TARGET_PEAK_MB},
+        "raw": raw,
+        "results": analysis,
+        "verdicts": targets(analysis),
+    }
+
+
+def write_results(report: dict[str, Any], table: str) -> None:
+    """Write ``stream.json`` and ``stream.md`` into ``benchmarks/results``."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    env = report["environment"]
+    header = (
+        f"# Stream benchmark\n\n"
+        f"{report['date']}, Python {platform.python_version()}, "
+        f"{env['usable_cpus']} usable CPUs, {report['repeats']} interleaved repeats.\n\n"
+    )
+    footer = (
+        f"\n\nRerun with `{RERUN}` from the repository root "
+        f"(`--quick` for {QUICK_REPEATS} repeats).\n"
+    )
+    (RESULTS_DIR / "stream.md").write_text(header + table + footer, encoding="utf-8")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--repeats", type=int, default=None, help=f"interleaved repeats (default {DEFAULT_REPEATS})"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_REPEATS} repeats instead of {DEFAULT_REPEATS}"
+    )
+    parser.add_argument("--one", metavar="TOOL", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--one``, a single measurement in this interpreter)."""
+    args = parse_args(argv)
+    if args.one:
+        if args.one not in LABELS:
+            msg = f"no contestant {args.one!r}"
+            raise BenchmarkError(msg)
+        print(json.dumps(measure(args.one)))
+        return 0
+    if parmap_version() is None:
+        print("parmap is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
+    report = run_benchmark(repeats)
+    table = markdown_table(report["results"], report["verdicts"], report["environment"])
+    print(table)
+    write_results(report, table)
+    print(f"\nwrote {RESULTS_DIR / 'stream.json'} and {RESULTS_DIR / 'stream.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

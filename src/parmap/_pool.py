@@ -1,0 +1,199 @@
+"""ProcessPoolExecutor, extended to survive a worker's death and to stop a hung item.
+
+::
+
+    worker ──writes──▶ its slot of shared memory: pid, batch, position, attempt start
+                                   │
+    watchdog thread ──reads────────┤ an attempt older than `timeout`: kill that worker
+                                   │
+    manager thread ──on a death────┘ blame the item in the dead worker's slot: fail its
+                                     future with `LostItem`, start one new worker, go on
+
+A stock ProcessPoolExecutor treats any dead worker as a broken pool: every
+pending future fails and every other worker is terminated. Here, when the
+worker died while running an item (its slot says which), only that batch's
+future fails, with `LostItem` naming the item, and one replacement worker
+starts; the other workers never notice. A worker that died anywhere else
+(between items, where it may have held a queue's lock) still breaks the pool
+the stock way, and the dispatcher starts a fresh one.
+
+The manager thread is CPython's own (``_ExecutorManagerThread``), with one
+method extended; its code is the same in Python 3.11, 3.12 and 3.13.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import process as _cf_process
+from typing import TYPE_CHECKING, Any
+
+from . import _worker
+from ._context import clean_context
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["LostItem", "ProcessPool"]
+
+#: Seconds to wait for killed worker processes to be reaped.
+_REAP_TIMEOUT = 5.0
+#: Slots beyond the worker count, for replacements started before a dead worker's slot is freed.
+_SPARE_SLOTS = 2
+
+
+class LostItem(Exception):  # noqa: N818 - an internal signal between the pool and the dispatcher
+    """A batch's worker died (or was killed for a timeout) while running one of its items."""
+
+    def __init__(
+        self, position: int, attempt: int, exitcode: int | None, *, timed_out: bool
+    ) -> None:
+        """Record which item of the batch, which attempt, and how the worker ended."""
+        super().__init__(position, attempt, exitcode, timed_out)
+        self.position = position
+        self.attempt = attempt
+        self.exitcode = exitcode
+        self.timed_out = timed_out
+
+
+class _Manager(_cf_process._ExecutorManagerThread):  # noqa: SLF001
+    """CPython's manager thread, which asks the pool to recover before calling it broken."""
+
+    def wait_result_broken_or_wakeup(self) -> tuple[Any, bool, Any]:
+        outcome: tuple[Any, bool, Any] = super().wait_result_broken_or_wakeup()
+        result_item, is_broken, cause = outcome
+        if is_broken and cause is None and not self.is_shutting_down():
+            pool = self.executor_reference()
+            if isinstance(pool, ProcessPool) and pool.recover(self.pending_work_items):
+                return None, False, None
+        return result_item, is_broken, cause
+
+
+class ProcessPool(ProcessPoolExecutor):
+    """A ProcessPoolExecutor of clean-start workers that blames a death on its item."""
+
+    def __init__(
+        self,
+        workers: int,
+        initializer: Callable[..., object],
+        initargs: tuple[Any, ...],
+        timeout: float | None = None,
+    ) -> None:
+        """Start (lazily) `workers` workers; each runs ``initializer(*initargs, slots, lock)``."""
+        context = clean_context()
+        self.slots = context.RawArray("q", (workers + _SPARE_SLOTS) * _worker.SLOT_FIELDS)
+        self._slots_lock = context.Lock()
+        self._view = memoryview(self.slots).cast("B").cast("q")
+        self.timed_out: set[int] = set()  # pids killed by the watchdog
+        self.timeout = timeout
+        super().__init__(
+            workers,
+            mp_context=context,
+            initializer=initializer,
+            initargs=(*initargs, self.slots, self._slots_lock),
+        )
+        self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()
+        if timeout is not None:
+            self._watchdog = threading.Thread(
+                target=self._watch, args=(timeout,), name="parmap-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _start_executor_manager_thread(self) -> None:
+        # CPython's own method, with our manager thread class.
+        if getattr(self, "_executor_manager_thread", None) is None:
+            manager = _Manager(self)
+            manager.start()
+            self._executor_manager_thread = manager  # type: ignore[assignment]  # typeshed's slip
+            _cf_process._threads_wakeups[manager] = self._executor_manager_thread_wakeup  # noqa: SLF001
+
+    def _slot_of(self, pid: int) -> memoryview | None:
+        view = self._view
+        for first in range(0, len(view), _worker.SLOT_FIELDS):
+            if view[first + _worker.SLOT_PID] == pid:
+                return view[first : first + _worker.SLOT_FIELDS]
+        return None
+
+    def recover(self, pending: dict[int, Any]) -> bool:
+        """Called by the manager thread when a worker died: blame its item, replace it.
+
+        Returns ``False`` (the pool is then broken the stock way) when the
+        death cannot be pinned on an item, or when it happened between items.
+        """
+        processes = self._processes
+        dead = [p for p in processes.values() if p.exitcode is not None]
+        blamed: list[tuple[Any, int, LostItem]] = []
+        for process in dead:
+            slot = self._slot_of(process.pid) if process.pid is not None else None
+            if slot is None or slot[2 + _worker.POSITION] < 0:
+                return False
+            batch = slot[_worker.SLOT_BATCH]
+            work_id = next((k for k, w in pending.items() if w.args[1:] == (batch,)), None)
+            if work_id is None:
+                return False
+            lost = LostItem(
+                slot[2 + _worker.POSITION],
+                slot[2 + _worker.ATTEMPT],
+                process.exitcode,
+                timed_out=process.pid in self.timed_out,
+            )
+            blamed.append((process, work_id, lost))
+        if not blamed:
+            return False
+        for process, work_id, lost in blamed:
+            slot = self._slot_of(process.pid) if process.pid is not None else None
+            if slot is not None:
+                slot[_worker.SLOT_PID] = 0
+            del processes[process.pid]
+            process.join(_REAP_TIMEOUT)
+            self.timed_out.discard(process.pid)
+            pending.pop(work_id).future.set_exception(lost)
+            with self._shutdown_lock:
+                self._spawn_process()  # type: ignore[attr-defined]
+        return True
+
+    def _watch(self, timeout: float) -> None:
+        """Kill the worker of any attempt that has run longer than `timeout` seconds."""
+        limit = int(timeout * 1e9)
+        interval = min(max(timeout / 10, 0.01), 0.25)
+        view = self._view
+        while not self._stopping.wait(interval):
+            now = time.monotonic_ns()
+            for first in range(0, len(view), _worker.SLOT_FIELDS):
+                pid = view[first + _worker.SLOT_PID]
+                if pid == 0 or view[first + 2 + _worker.POSITION] < 0:
+                    continue
+                if now - view[first + 2 + _worker.STARTED] > limit and pid not in self.timed_out:
+                    self.timed_out.add(pid)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        self.timed_out.discard(pid)
+
+    def kill_workers(self) -> None:
+        """Cancel pending work and kill every worker process, then reap them."""
+        self._stopping.set()
+        processes = dict(self._processes or {})
+        thread = getattr(self, "_executor_manager_thread", None)  # shutdown() forgets it
+        self.shutdown(wait=False, cancel_futures=True)
+        for proc in processes.values():
+            try:
+                proc.kill()
+            except (ProcessLookupError, ValueError):  # already gone, or already closed
+                continue
+        for proc in processes.values():
+            try:
+                proc.join(_REAP_TIMEOUT)
+            except (AssertionError, ValueError):  # pragma: no cover - closed process object
+                continue
+        if isinstance(thread, threading.Thread):
+            thread.join(_REAP_TIMEOUT)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: FBT001, FBT002 - Executor's signature
+        """Stop the watchdog, then shut down as ProcessPoolExecutor does."""
+        self._stopping.set()
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)

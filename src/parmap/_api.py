@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
-from ._dispatch import Completed, Sizer, Source, dispatch
+from ._dispatch import Completed, Rules, Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import Kind, Limits, Options, default_workers, make_limits, make_options
 from ._worker import BatchResult, Policy, in_worker_process, run_batch
@@ -46,6 +46,7 @@ def parmap(
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
+    timeout: float | None = None,
     max_failures: int | None = None,
 ) -> Summary[T, R]:
     """Call `fn` on every item, concurrently, and report what happened to each.
@@ -88,6 +89,13 @@ def parmap(
         backoff: Base seconds to wait between attempts: before attempt n+1 a
             random time between 0 and ``backoff × 2**(n-1)`` ("full jitter", so
             retries of many items spread out). ``0`` retries at once.
+        timeout: Seconds one attempt of one item may take (never a batch, never
+            the run). With ``kind="cpu"`` the worker running a hung item is
+            killed and replaced; on threads, which cannot be killed, the item
+            is recorded and no longer waited for, and its thread is left to
+            finish on its own (it never keeps the program from exiting). The
+            item fails with `TimeoutError`, unless retries are left and
+            `retry_on` includes `TimeoutError`.
         max_failures: Stop the run once this many items have failed: pending
             work is cancelled, workers are stopped, and the Summary (of the
             items accounted for) says in its notes that the run stopped early.
@@ -114,9 +122,14 @@ def parmap(
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
     limits = make_limits(
-        retries=retries, retry_on=retry_on, backoff=backoff, timeout=None, max_failures=max_failures
+        retries=retries,
+        retry_on=retry_on,
+        backoff=backoff,
+        timeout=timeout,
+        max_failures=max_failures,
     )
     _check_flag("keep_results", keep_results)
+    _check_timeout_target(limits, options)
     _check_callable(fn)
     _check_iterable(items)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
@@ -147,6 +160,7 @@ def imap(
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
+    timeout: float | None = None,
     max_failures: int | None = None,
 ) -> Iterator[Outcome[T, R]]:
     """Like `parmap`, but yield an `Outcome` per item as results arrive.
@@ -172,6 +186,7 @@ def imap(
         retries: Extra attempts for a failing item; see `parmap`.
         retry_on: The exception types worth retrying; see `parmap`.
         backoff: Base seconds between attempts; see `parmap`.
+        timeout: Seconds one attempt of one item may take; see `parmap`.
         max_failures: Stop once this many items have failed: the outcome of
             the last of them is the last one yielded.
 
@@ -195,9 +210,14 @@ def imap(
     """
     options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
     limits = make_limits(
-        retries=retries, retry_on=retry_on, backoff=backoff, timeout=None, max_failures=max_failures
+        retries=retries,
+        retry_on=retry_on,
+        backoff=backoff,
+        timeout=timeout,
+        max_failures=max_failures,
     )
     _check_flag("ordered", ordered)
+    _check_timeout_target(limits, options)
     _check_callable(fn)
     _check_iterable(items)
     runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered)
@@ -246,8 +266,13 @@ def _execute(
     source: Source[T] = Source(items)
     total = _length(items)
     policy = (
-        Policy(retries=limits.retries, retry_on=limits.retry_on, backoff=limits.backoff)
-        if limits.retries
+        Policy(
+            retries=limits.retries,
+            retry_on=limits.retry_on,
+            backoff=limits.backoff,
+            timed=limits.timeout is not None,
+        )
+        if limits.retries or limits.timeout is not None
         else None
     )
     chosen = options.kind
@@ -263,7 +288,14 @@ def _execute(
         )
     executor = options.executor
     count = options.workers or getattr(executor, "_max_workers", None) or default_workers(chosen)
-    backend = open_backend(fn, chosen, count, executor, policy)  # type: ignore[arg-type]
+    backend = open_backend(
+        fn,  # type: ignore[arg-type]  # T -> R, run as object -> object
+        chosen,
+        count,
+        executor,
+        policy=policy,
+        timeout=limits.timeout,
+    )
     log.backend = backend.description
     sizer: Sizer
     if isinstance(options.batch_size, int):
@@ -274,7 +306,8 @@ def _execute(
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
-        yield from dispatch(backend, source, sizer, window, ordered=ordered)
+        rules = Rules(timeout=limits.timeout, retries=limits.retries, retry_on=limits.retry_on)
+        yield from dispatch(backend, source, sizer, window, ordered=ordered, rules=rules)
         finished = True
     finally:
         backend.close(cancel=not finished)
@@ -320,6 +353,16 @@ def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
     """Give a propagating exception the partial summary, as ``exc.summary``."""
     with contextlib.suppress(AttributeError):  # an exception type without __dict__
         exc.summary = collector.summary()  # type: ignore[attr-defined]
+
+
+def _check_timeout_target(limits: Limits, options: Options) -> None:
+    if limits.timeout is not None and options.executor is not None:
+        msg = (
+            f"timeout={limits.timeout:g} cannot be enforced on an executor you own "
+            f"({type(options.executor).__name__}): parmap would have to kill its workers; "
+            "leave out executor= to let parmap run its own, or leave out timeout="
+        )
+        raise ArgumentError(msg)
 
 
 def _check_flag(name: str, value: object) -> None:

@@ -8,6 +8,8 @@ executor.
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,8 +27,13 @@ class Backend(Protocol):
 
     description: str
 
-    def submit(self, items: Sequence[object]) -> Future[object]:
-        """Start one batch; the future's result goes through `unpack`."""
+    def submit(
+        self, items: Sequence[object], prior: dict[int, int] | None = None
+    ) -> Future[object]:
+        """Start one batch; the future's result goes through `unpack`.
+
+        `prior` counts, by position, attempts already lost to a timeout.
+        """
         ...
 
     def unpack(self, raw: object) -> _worker.BatchResult:
@@ -43,7 +50,15 @@ class Backend(Protocol):
 
 
 class ThreadBackend:
-    """Batches run in threads of this process: `fn` is called directly, nothing is pickled."""
+    """Batches run in threads of this process: `fn` is called directly, nothing is pickled.
+
+    With a `timeout`, a watchdog thread checks how long each item's current
+    attempt has run. A batch whose item overran is given up on: its future
+    fails with `LostItem` (so the dispatcher records the item and sends the
+    rest of the batch again), its thread is asked to stop after that item,
+    and the pool may start one more thread meanwhile, so the run keeps its
+    number of workers.
+    """
 
     def __init__(
         self,
@@ -51,6 +66,7 @@ class ThreadBackend:
         workers: int,
         executor: Executor | None = None,
         policy: _worker.Policy | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Start a thread pool of `workers` threads, or use the caller's `executor`."""
         self._fn = fn
@@ -59,12 +75,67 @@ class ThreadBackend:
         self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
         self._stop = _worker.StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
+        self._timeout = timeout
+        self._running: dict[Future[object], _Watched] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._gave_up = False
+        if timeout is not None:
+            threading.Thread(
+                target=self._watch, args=(timeout,), name="parmap-watchdog", daemon=True
+            ).start()
 
-    def submit(self, items: Sequence[object]) -> Future[object]:
+    def submit(
+        self, items: Sequence[object], prior: dict[int, int] | None = None
+    ) -> Future[object]:
         """Run `fn` over `items` in one thread."""
-        return self._executor.submit(
-            _worker.run_batch, self._fn, items, self._stop, policy=self._policy
+        if self._timeout is None:
+            return self._executor.submit(
+                _worker.run_batch, self._fn, items, self._stop, policy=self._policy, prior=prior
+            )
+        watched = _Watched()
+        with self._lock:
+            self._running[watched.outer] = watched
+        inner = self._executor.submit(
+            _worker.run_batch,
+            self._fn,
+            items,
+            watched.stop,
+            policy=self._policy,
+            progress=watched.progress,
+            prior=prior,
         )
+        inner.add_done_callback(lambda done: self._finished(watched, done))
+        return watched.outer
+
+    def _finished(self, watched: _Watched, inner: Future[_worker.BatchResult]) -> None:
+        with self._lock:
+            self._running.pop(watched.outer, None)
+            abandoned = watched.abandoned
+            if not abandoned:
+                _transfer(inner, watched.outer)
+        if abandoned and isinstance(self._executor, DaemonThreadPool):
+            self._executor.give_back()
+
+    def _watch(self, timeout: float) -> None:
+        limit = int(timeout * 1e9)
+        interval = min(max(timeout / 10, 0.01), 0.25)
+        while not self._closing.wait(interval):
+            now = time.monotonic_ns()
+            with self._lock:
+                overdue = [
+                    w
+                    for w in self._running.values()
+                    if w.progress[_worker.POSITION] >= 0
+                    and now - w.progress[_worker.STARTED] > limit
+                ]
+                for watched in overdue:
+                    self._running.pop(watched.outer, None)
+                    watched.give_up()
+                    self._gave_up = True
+            for _ in overdue:
+                if isinstance(self._executor, DaemonThreadPool):
+                    self._executor.lend()
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Thread results need no unpacking."""
@@ -81,10 +152,51 @@ class ThreadBackend:
         When cancelling, threads still busy with an item are not waited for:
         they are daemons, so they never keep the program from exiting.
         """
+        self._closing.set()
         if cancel:
             self._stop.set()
+            with self._lock:
+                for watched in self._running.values():
+                    watched.stop.set()
         if self._owned:
-            self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
+            # Threads still busy with items given up for their timeout are not waited for.
+            wait = not cancel and not self._gave_up
+            self._executor.shutdown(wait=wait, cancel_futures=cancel)
+
+
+class _Watched:
+    """A batch run under a timeout: the future handed out, its progress, its stop flag."""
+
+    def __init__(self) -> None:
+        self.outer: Future[object] = Future()
+        self.outer.set_running_or_notify_cancel()
+        self.progress = [-1, 0, 0]
+        self.stop = _worker.StopFlag()
+        self.abandoned = False
+
+    def give_up(self) -> None:
+        """The current item overran: stop after it, and fail the batch's future now."""
+        self.abandoned = True
+        self.stop.set()
+        self.outer.set_exception(
+            _worker.LostItem(
+                self.progress[_worker.POSITION],
+                self.progress[_worker.ATTEMPT],
+                None,
+                timed_out=True,
+            )
+        )
+
+
+def _transfer(inner: Future[_worker.BatchResult], outer: Future[object]) -> None:
+    if inner.cancelled():
+        outer.cancel()
+        return
+    exc = inner.exception()
+    if exc is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(inner.result())
 
 
 def describe_executor(executor: Executor | None) -> str:
@@ -99,7 +211,9 @@ def open_backend(
     kind: str,
     workers: int,
     executor: Executor | None,
+    *,
     policy: _worker.Policy | None = None,
+    timeout: float | None = None,
 ) -> Backend:
     """Start the backend for `kind` ("io" or "cpu"), or adapt the caller's executor.
 
@@ -107,9 +221,9 @@ def open_backend(
     treated as one of processes, so `fn` and items are pickled for it.
     """
     if executor is not None and isinstance(executor, ThreadPoolExecutor):
-        return ThreadBackend(fn, workers, executor, policy)
+        return ThreadBackend(fn, workers, executor, policy, timeout)
     if executor is not None or kind == "cpu":
         from ._processes import ProcessBackend  # noqa: PLC0415 - multiprocessing only when used
 
-        return ProcessBackend(fn, workers, executor, policy)
-    return ThreadBackend(fn, workers, None, policy)
+        return ProcessBackend(fn, workers, executor, policy, timeout)
+    return ThreadBackend(fn, workers, None, policy, timeout)

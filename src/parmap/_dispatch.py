@@ -9,21 +9,22 @@ it is left (input exhausted, an exception, the consumer stopping early, a
 from __future__ import annotations
 
 import queue
+import signal
 from concurrent.futures import BrokenExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from ._errors import TransportError
+from ._errors import TransportError, WorkerDiedError
+from ._worker import BatchResult, Failure, LostItem, describe
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
 
     from ._backends import Backend
-    from ._worker import BatchResult
 
-__all__ = ["Completed", "Sizer", "Source", "dispatch"]
+__all__ = ["Completed", "Rules", "Sizer", "Source", "dispatch"]
 
 T = TypeVar("T")
 
@@ -99,6 +100,7 @@ def dispatch(
     window: int,
     *,
     ordered: bool = False,
+    rules: Rules | None = None,
 ) -> Iterator[Completed[T]]:
     """Run every batch of `source` on `backend`, yielding each as it completes.
 
@@ -106,23 +108,33 @@ def dispatch(
     batches wait in a reorder buffer, and the window counts them too, so
     memory stays bounded however long the first batch takes.
 
+    When a worker dies (or is killed for a timeout) while running an item,
+    that item fails (or, for a timeout, is retried if `rules` allow) and the
+    rest of its batch is sent again, so every other item still runs. When
+    the pool breaks without saying which item did it, each batch in flight
+    is sent once more to a fresh pool; one that breaks a pool twice fails.
+
     Raises:
         Exception: The input's own exception (held by `source`), after every
             batch read before it has been yielded.
     """
     state = _Window(backend, source, sizer, window)
+    rules = rules or Rules()
     try:
         while True:
             state.refill()
             if not state.inflight:
                 break
             future = _next_done(state.done)
-            sequence, start, batch = state.inflight.pop(future)
-            completed = _finish(backend, future, start, batch)
+            flight = state.inflight.pop(future)
+            completed = _finish(backend, future, flight, rules)
+            if completed is None:  # sent again
+                state.resend(flight)
+                continue
             if completed.result is not None:
                 sizer.record(len(completed.result.values), completed.result.seconds)
             if ordered:
-                yield from state.in_order(sequence, completed)
+                yield from state.in_order(flight.sequence, completed)
             else:
                 yield completed
         if source.error is not None:
@@ -147,7 +159,7 @@ class _Window(Generic[T]):
         self.sizer = sizer
         self.size = size
         self.done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
-        self.inflight: dict[Future[object], tuple[int, int, list[T]]] = {}
+        self.inflight: dict[Future[object], _Flight[T]] = {}
         self.waiting: dict[int, Completed[T]] = {}
         self.submitted = 0  # batches
         self.yielded = 0  # batches yielded in order
@@ -169,12 +181,20 @@ class _Window(Generic[T]):
             if not batch:
                 self.exhausted = True
                 return
-            future = _submit(self.backend, batch)
-            self.inflight[future] = (self.submitted, start, batch)
+            flight = _Flight(self.submitted, start, batch)
+            self._send(flight)
             self.submitted += 1
             self.dispatched += len(batch)
             fresh += 1
-            future.add_done_callback(self.done.put)
+
+    def _send(self, flight: _Flight[T]) -> None:
+        future = _submit(self.backend, flight.sendable(), flight.sendable_prior())
+        self.inflight[future] = flight
+        future.add_done_callback(self.done.put)
+
+    def resend(self, flight: _Flight[T]) -> None:
+        """Send what is left of a batch again (after its worker died)."""
+        self._send(flight)
 
     def in_order(self, sequence: int, completed: Completed[T]) -> Iterator[Completed[T]]:
         """Hold `completed` until every batch before it was yielded; yield what is now in order."""
@@ -184,21 +204,135 @@ class _Window(Generic[T]):
             self.yielded += 1
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the dispatcher needs to know to handle a timed-out item."""
+
+    timeout: float | None = None
+    retries: int = 0
+    retry_on: tuple[type[Exception], ...] = (Exception,)
+
+    def retry_timeout(self, attempt: int) -> bool:
+        """Whether a timed-out attempt number `attempt` gets another try."""
+        return attempt <= self.retries and issubclass(TimeoutError, self.retry_on)
+
+
+@dataclass(slots=True)
+class _Flight(Generic[T]):
+    """A batch on its way: what was read, what is being run of it, what failed of it so far.
+
+    After a worker died in it, a batch is sent again without the item that
+    killed it: `positions` lists the positions (in `items`) now being run,
+    `failures` holds the failures of the items taken out, and `prior` the
+    attempts already lost to timeouts.
+    """
+
+    sequence: int
+    start: int
+    items: list[T]
+    positions: list[int] | None = None
+    failures: list[Failure] = field(default_factory=list)
+    prior: dict[int, int] = field(default_factory=dict)
+    breaks: int = 0
+
+    def sendable(self) -> list[T]:
+        if self.positions is None:
+            return self.items
+        return [self.items[position] for position in self.positions]
+
+    def sendable_prior(self) -> dict[int, int] | None:
+        if not self.prior:
+            return None
+        running = self.positions or range(len(self.items))
+        return {sent: self.prior[p] for sent, p in enumerate(running) if p in self.prior}
+
+    def lose(self, lost: LostItem, rules: Rules) -> bool:
+        """Take out (or keep, to retry) the item a worker died on; ``True`` if any is left."""
+        running = self.positions if self.positions is not None else list(range(len(self.items)))
+        culprit = running[lost.position]
+        if lost.timed_out and rules.retry_timeout(lost.attempt):
+            self.prior[culprit] = lost.attempt
+            self.positions = running
+        else:
+            self.failures.append(describe(culprit, _lost_error(lost, rules), attempts=lost.attempt))
+            self.positions = running[: lost.position] + running[lost.position + 1 :]
+        return bool(self.positions)
+
+    def merge(self, result: BatchResult) -> BatchResult:
+        """The result of the whole batch, from the result of what was last sent of it."""
+        if self.positions is None:
+            return result
+        values: list[object] = [None] * len(self.items)
+        for sent, value in enumerate(result.values):
+            values[self.positions[sent]] = value
+        failures = list(self.failures)
+        for failure in result.failures:
+            failure.position = self.positions[failure.position]
+            failures.append(failure)
+        if result.fatal is not None:  # stopped early: keep only what is accounted for
+            ran = self.positions[len(result.values) - 1] + 1 if result.values else 0
+            values = values[:ran]
+            failures = [f for f in failures if f.position < ran]
+        failures.sort(key=lambda failure: failure.position)
+        return BatchResult(values, failures, result.seconds, result.fatal)
+
+
+def _lost_error(lost: LostItem, rules: Rules) -> Exception:
+    if lost.timed_out and lost.exitcode is None:  # on a thread
+        return TimeoutError(
+            f"this item ran longer than timeout={rules.timeout:g} s (attempt {lost.attempt}); "
+            "a thread cannot be stopped, so parmap stopped waiting for it and went on (the "
+            "call finishes in the background, and never keeps the program from exiting)"
+        )
+    if lost.timed_out:
+        return TimeoutError(
+            f"this item ran longer than timeout={rules.timeout:g} s (attempt {lost.attempt}); "
+            "its worker process was killed and replaced, and the run went on"
+        )
+    code = lost.exitcode
+    if code is not None and code < 0:
+        try:
+            how = f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit code {code}"
+    return WorkerDiedError(
+        f"the worker process died while running this item ({how}); it was replaced and "
+        "the run went on. If this item always does it, it crashes the interpreter (an "
+        "extension module's fault, running out of memory, os._exit): run it alone to see"
+    )
+
+
 def _finish(
     backend: Backend,
     future: Future[object],
-    start: int,
-    batch: list[T],
-) -> Completed[T]:
-    """What a finished future means for its batch."""
+    flight: _Flight[T],
+    rules: Rules,
+) -> Completed[T] | None:
+    """What a finished future means for its batch; ``None`` when the batch must be sent again."""
     try:
         raw = future.result()
-    except Exception as exc:  # noqa: BLE001 - the batch could not run (e.g. its worker died)
-        return Completed(start, batch, None, exc)
+    except Exception as exc:  # noqa: BLE001 - the batch could not run, or not to the end
+        return _failed(flight, exc, rules)
     try:
-        return Completed(start, batch, backend.unpack(raw), None)
+        result = flight.merge(backend.unpack(raw))
     except Exception as exc:  # noqa: BLE001 - see _unreadable
-        return Completed(start, batch, None, _unreadable(exc))
+        return Completed(flight.start, flight.items, None, _unreadable(exc))
+    return Completed(flight.start, flight.items, result, None)
+
+
+def _failed(flight: _Flight[T], exc: Exception, rules: Rules) -> Completed[T] | None:
+    """A batch's future failed: send (the rest of) it again, or fail it whole."""
+    if isinstance(exc, LostItem):
+        if flight.lose(exc, rules):
+            return None
+        return Completed(flight.start, flight.items, flight.merge(BatchResult([])), None)
+    if isinstance(exc, BrokenExecutor):
+        flight.breaks += 1
+        if flight.breaks <= 1:
+            return None
+    return Completed(flight.start, flight.items, None, exc)
 
 
 def _unreadable(exc: Exception) -> TransportError:
@@ -213,13 +347,13 @@ def _unreadable(exc: Exception) -> TransportError:
     return error
 
 
-def _submit(backend: Backend, batch: list[T]) -> Future[object]:
+def _submit(backend: Backend, batch: list[T], prior: dict[int, int] | None) -> Future[object]:
     try:
-        return backend.submit(batch)
+        return backend.submit(batch, prior)
     except BrokenExecutor:
         if not backend.replace():
             raise
-        return backend.submit(batch)
+        return backend.submit(batch, prior)
 
 
 def _next_done(done: queue.SimpleQueue[Future[object]]) -> Future[object]:

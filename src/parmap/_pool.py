@@ -7,7 +7,7 @@
     watchdog thread ──reads────────┤ an attempt older than `timeout`: kill that worker
                                    │
     manager thread ──on a death────┘ blame the item in the dead worker's slot: fail its
-                                     future with `LostItem`, start one new worker, go on
+                                     future with ``LostItem``, start one new worker, go on
 
 A stock ProcessPoolExecutor treats any dead worker as a broken pool: every
 pending future fails and every other worker is terminated. Here, when the
@@ -37,26 +37,12 @@ from ._context import clean_context
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["LostItem", "ProcessPool"]
+__all__ = ["ProcessPool"]
 
 #: Seconds to wait for killed worker processes to be reaped.
 _REAP_TIMEOUT = 5.0
 #: Slots beyond the worker count, for replacements started before a dead worker's slot is freed.
 _SPARE_SLOTS = 2
-
-
-class LostItem(Exception):  # noqa: N818 - an internal signal between the pool and the dispatcher
-    """A batch's worker died (or was killed for a timeout) while running one of its items."""
-
-    def __init__(
-        self, position: int, attempt: int, exitcode: int | None, *, timed_out: bool
-    ) -> None:
-        """Record which item of the batch, which attempt, and how the worker ended."""
-        super().__init__(position, attempt, exitcode, timed_out)
-        self.position = position
-        self.attempt = attempt
-        self.exitcode = exitcode
-        self.timed_out = timed_out
 
 
 class _Manager(_cf_process._ExecutorManagerThread):  # noqa: SLF001
@@ -126,7 +112,7 @@ class ProcessPool(ProcessPoolExecutor):
         """
         processes = self._processes
         dead = [p for p in processes.values() if p.exitcode is not None]
-        blamed: list[tuple[Any, int, LostItem]] = []
+        blamed: list[tuple[Any, int, _worker.LostItem]] = []
         for process in dead:
             slot = self._slot_of(process.pid) if process.pid is not None else None
             if slot is None or slot[2 + _worker.POSITION] < 0:
@@ -135,7 +121,7 @@ class ProcessPool(ProcessPoolExecutor):
             work_id = next((k for k, w in pending.items() if w.args[1:] == (batch,)), None)
             if work_id is None:
                 return False
-            lost = LostItem(
+            lost = _worker.LostItem(
                 slot[2 + _worker.POSITION],
                 slot[2 + _worker.ATTEMPT],
                 process.exitcode,

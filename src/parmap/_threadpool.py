@@ -26,6 +26,13 @@ T = TypeVar("T")
 _Task = tuple["Future[Any]", "Callable[..., Any]", tuple[Any, ...], dict[str, Any]]
 
 
+class _Retire:
+    """Queued to make one idle thread exit (see `DaemonThreadPool.give_back`)."""
+
+
+_RETIRE = _Retire()
+
+
 class DaemonThreadPool(Executor):
     """An executor of up to `max_workers` daemon threads, started as work arrives.
 
@@ -40,7 +47,7 @@ class DaemonThreadPool(Executor):
         """Prepare the pool; threads start with the first tasks."""
         self._max_workers = max_workers
         self._prefix = thread_name_prefix
-        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_Task | _Retire | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
@@ -73,6 +80,11 @@ class DaemonThreadPool(Executor):
             task = self._tasks.get()
             if task is None:
                 return
+            if isinstance(task, _Retire):
+                with self._lock:
+                    self._threads.remove(threading.current_thread())
+                    self._idle.acquire(blocking=False)
+                return
             future, fn, args, kwargs = task
             if future.set_running_or_notify_cancel():
                 try:
@@ -84,6 +96,18 @@ class DaemonThreadPool(Executor):
             del task, future, fn, args, kwargs
             self._idle.release()
 
+    def lend(self) -> None:
+        """Allow one more thread: one is busy with an item nobody waits for any more."""
+        with self._lock:
+            self._max_workers += 1
+
+    def give_back(self) -> None:
+        """Undo one `lend`: the abandoned item is done, so one thread can go."""
+        with self._lock:
+            self._max_workers -= 1
+            if not self._closed:
+                self._tasks.put(_RETIRE)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: FBT001, FBT002 - Executor's signature
         """Stop accepting work; optionally cancel queued tasks and wait for the threads."""
         with self._lock:
@@ -94,10 +118,10 @@ class DaemonThreadPool(Executor):
                         task = self._tasks.get_nowait()
                     except queue.Empty:
                         break
-                    if task is not None:
+                    if isinstance(task, tuple):
                         task[0].cancel()
             for _ in self._threads:
                 self._tasks.put(None)
         if wait:
-            for thread in self._threads:
+            for thread in list(self._threads):
                 thread.join()

@@ -33,6 +33,7 @@ __all__ = [
     "BatchResult",
     "Failure",
     "Job",
+    "LostItem",
     "NotSent",
     "Policy",
     "StopFlag",
@@ -86,6 +87,20 @@ class BatchResult:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     fatal: BaseException | None = None
+
+
+class LostItem(Exception):  # noqa: N818 - an internal signal between the pool and the dispatcher
+    """A batch's worker died (or was killed for a timeout) while running one of its items."""
+
+    def __init__(
+        self, position: int, attempt: int, exitcode: int | None, *, timed_out: bool
+    ) -> None:
+        """Record which item of the batch, which attempt, and how the worker ended."""
+        super().__init__(position, attempt, exitcode, timed_out)
+        self.position = position
+        self.attempt = attempt
+        self.exitcode = exitcode
+        self.timed_out = timed_out
 
 
 def qualified_name(cls: type) -> str:

@@ -38,9 +38,10 @@ except KeyboardInterrupt as exc:
 """
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["main-process", "process-group"])
 @pytest.mark.parametrize("kind", ["cpu", "io"])
-def test_sigint_stops_a_busy_run(tmp_path: Path, kind: str) -> None:
-    """One SIGINT to the main process stops a run whose workers are all busy."""
+def test_sigint_stops_a_busy_run(tmp_path: Path, kind: str, group: bool) -> None:  # noqa: FBT001
+    """One SIGINT (to the main process, or to the whole group as Ctrl-C does) stops a busy run."""
     script = tmp_path / "busy.py"
     script.write_text(textwrap.dedent(SCRIPT))
     proc = subprocess.Popen(
@@ -49,6 +50,7 @@ def test_sigint_stops_a_busy_run(tmp_path: Path, kind: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": ""},
+        start_new_session=True,  # its own process group, as a terminal gives a program
     )
     try:
         assert proc.stdout is not None
@@ -56,7 +58,10 @@ def test_sigint_stops_a_busy_run(tmp_path: Path, kind: str) -> None:
         assert all(line.startswith("started") for line in seen), seen
         family = psutil.Process(proc.pid).children(recursive=True)
         sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         took = time.monotonic() - sent
     finally:

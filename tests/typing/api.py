@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import assert_type
 
-from parmap import ItemError, Summary, parmap
+from parmap import ItemError, Outcome, Summary, imap, parmap
 
 
 def to_length(text: str) -> int:
@@ -25,3 +26,21 @@ assert_type(lambda_summary, Summary[int, float])
 
 generator_summary = parmap(str, (n for n in range(3)))
 assert_type(generator_summary.results, list[str | None])
+
+outcomes = imap(to_length, iter(["a", "bb"]), ordered=False, retries=2, timeout=1.5)
+assert_type(outcomes, Iterator[Outcome[str, int]])
+for outcome in outcomes:
+    assert_type(outcome.value, int | None)
+    assert_type(outcome.error, ItemError[str] | None)
+    assert_type(outcome.ok, bool)
+
+limited = parmap(
+    to_length,
+    ["a"],
+    retries=1,
+    retry_on=(ConnectionError, TimeoutError),
+    backoff=0.5,
+    max_failures=3,
+    keep_results=False,
+)
+assert_type(limited, Summary[str, int])

@@ -18,9 +18,14 @@ Every measurement runs in a fresh interpreter (this script re-run with the hidde
 ``--one TOOL`` option). The clock starts just before the call (or the pool's
 creation) and stops after every item is processed and every worker has exited:
 pool start-up and shut-down are included, interpreter start-up and imports are not.
-Meanwhile a daemon thread sums the RSS of the process and all its descendants
-(fork servers and workers included) every ~10 ms; the report gives the peak of
-that sum minus the baseline taken just before the call, and the absolute peak.
+Meanwhile a daemon thread of the benchmark's own process sums the RSS of the
+measured process and all its descendants (fork servers and workers included)
+every ~10 ms; the report gives the peak of that sum minus the baseline taken just
+before the call (the child waits for it), and the absolute peak. The sampler runs
+outside the measured process because in it, it would compete for the GIL with
+the contestant's threads and get only a few samples a second. The measured
+process also reports its own exact peak RSS (``VmHWM``, reset just before the
+call) in the JSON, a check on what sampling every 10 ms may miss.
 Each contestant must account for exactly 2,000,000 items, or the run fails loudly.
 Repeats are interleaved (every contestant once, then again, R times) so that noise
 on a shared machine hits all contestants alike.
@@ -53,6 +58,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -86,8 +92,9 @@ SAMPLE_SECONDS: Final = 0.010
 RESCAN_EVERY: Final = 5
 """The sampler looks for new descendants every this many samples (~50 ms).
 
-Listing descendants walks all of ``/proc`` (about 1 ms here, holding the GIL);
-reading the RSS of the processes already known costs a few tens of µs each. A
+Listing descendants walks all of ``/proc`` (about 1 ms of CPU, taken from the
+contestants on a small machine); reading the RSS of the processes already known
+costs a few tens of µs each. A
 worker found up to ~50 ms late is still measured at its peak: pool workers live
 for the whole run and their RSS does not shrink.
 """
@@ -127,68 +134,6 @@ def stream() -> Iterator[int]:
 
 
 # --------------------------------------------------------------------------- child side
-
-
-class TreeRssSampler:
-    """Samples the summed RSS of this process and all its descendants, from a daemon thread."""
-
-    def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
-        """Prepare the sampler; `start` takes the baseline and starts sampling."""
-        import psutil  # noqa: PLC0415 - only the measuring child needs it
-
-        self._psutil = psutil
-        self._interval = interval
-        self._root = psutil.Process()
-        self._known: dict[int, psutil.Process] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.baseline = 0
-        self.peak = 0
-        self.samples = 0
-        self.sampling_seconds = 0.0
-
-    def sample(self, *, rescan: bool = True) -> int:
-        """Return the summed RSS of the tree, in bytes; with `rescan`, look for new descendants."""
-        psutil = self._psutil
-        if rescan:
-            try:
-                children = self._root.children(recursive=True)
-            except psutil.Error:
-                children = []
-            for child in children:
-                self._known.setdefault(child.pid, child)
-        total = self._root.memory_info().rss
-        for pid, proc in list(self._known.items()):
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:  # exited (or a zombie): it holds no memory any more
-                del self._known[pid]
-        return total
-
-    def _record(self, rss: int) -> None:
-        self.peak = max(self.peak, rss)
-        self.samples += 1
-
-    def _run(self) -> None:
-        tick = 0
-        while not self._stop.wait(self._interval):
-            tick += 1
-            started = time.perf_counter()
-            rss = self.sample(rescan=tick % RESCAN_EVERY == 0)
-            self.sampling_seconds += time.perf_counter() - started
-            self._record(rss)
-
-    def start(self) -> None:
-        """Take the baseline (the tree as it is now) and start sampling."""
-        self.baseline = self.sample()
-        self._record(self.baseline)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sampling, after one last sample of the tree as it is now."""
-        self._stop.set()
-        self._thread.join()
-        self._record(self.sample())
 
 
 def checked_total(summary: Summary[int, int]) -> int:
@@ -232,21 +177,55 @@ def run_contestant(tool: str) -> int:
     return count
 
 
-def measure(tool: str) -> dict[str, Any]:
-    """Run one contestant once in this interpreter; return its wall time and tree RSS.
+READY: Final = "ready"
+GO: Final = "go"
 
-    Raises ``BenchmarkError`` unless it processed exactly ``ITEMS`` items.
+
+def _status_kb(field: str) -> int | None:
+    """Return a ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``) in bytes, or None."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark (``VmHWM``, Linux 4.0+); False if impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+def measure(tool: str) -> dict[str, Any]:
+    """Run one contestant once in this interpreter; return its wall time and more.
+
+    Before starting the clock it prints ``READY`` and waits for ``GO`` on stdin, so
+    that the parent can take the baseline of the process tree's RSS and start
+    sampling it; the record is printed as soon as the call returns. This process's
+    own RSS high-water mark is reset just before the call and read just after,
+    an exact (not sampled) peak for this one process. Raises ``BenchmarkError``
+    unless the contestant processed exactly ``ITEMS`` items.
     """
     # Imports are outside the clock for every contestant: multiprocessing's at the top
-    # of this script, parmap's and psutil's here.
+    # of this script, parmap's here.
     import parmap  # noqa: F401, PLC0415
 
-    sampler = TreeRssSampler()
-    sampler.start()
+    hwm_reset = reset_peak_rss()
+    own_before = _status_kb("VmRSS")
+    print(READY, flush=True)
+    if sys.stdin.readline().strip() != GO:
+        msg = f"{tool}: the parent did not say {GO!r}"
+        raise BenchmarkError(msg)
     start = time.perf_counter()
     count = run_contestant(tool)
     elapsed = time.perf_counter() - start
-    sampler.stop()
+    own_peak = _status_kb("VmHWM") if hwm_reset else None
     if count != ITEMS:
         msg = f"{tool}: processed {count} items, expected {ITEMS}"
         raise BenchmarkError(msg)
@@ -254,34 +233,126 @@ def measure(tool: str) -> dict[str, Any]:
         "tool": tool,
         "seconds": elapsed,
         "items": count,
-        "rss_baseline_bytes": sampler.baseline,
-        "rss_peak_bytes": sampler.peak,
-        "samples": sampler.samples,
-        "sampling_seconds": sampler.sampling_seconds,
+        "main_rss_before_bytes": own_before,
+        "main_rss_peak_bytes": own_peak,
     }
 
 
 # -------------------------------------------------------------------------- parent side
 
 
+class TreeRssSampler:
+    """Samples the summed RSS of a process and all its descendants, from a daemon thread.
+
+    It runs in the benchmark's parent process, not in the measured one: there, a
+    sampling thread would have to win the GIL from the contestant's threads for
+    every file it reads (each read releases it), and with 32 busy threads it got
+    only a handful of samples per second.
+    """
+
+    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
+        """Prepare to sample the tree rooted at `pid`; `start` takes the baseline."""
+        import psutil  # noqa: PLC0415 - not in the fork server, which re-imports this script
+
+        self._psutil = psutil
+        self._interval = interval
+        self._root = psutil.Process(pid)
+        self._known: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.baseline = 0
+        self.peak = 0
+        self.samples = 0
+
+    def sample(self, *, rescan: bool = True) -> int | None:
+        """Return the summed RSS of the tree in bytes (None once the root is gone).
+
+        With `rescan`, look for new descendants first.
+        """
+        psutil = self._psutil
+        try:
+            if rescan:
+                for child in self._root.children(recursive=True):
+                    self._known.setdefault(child.pid, child)
+            total = self._root.memory_info().rss
+        except psutil.Error:
+            return None
+        for pid, proc in list(self._known.items()):
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # exited (or a zombie): it holds no memory any more
+                del self._known[pid]
+        return total
+
+    def _record(self, rss: int | None) -> None:
+        if rss is not None:
+            self.peak = max(self.peak, rss)
+            self.samples += 1
+
+    def _run(self) -> None:
+        tick = 0
+        while not self._stop.wait(self._interval):
+            tick += 1
+            self._record(self.sample(rescan=tick % RESCAN_EVERY == 0))
+
+    def start(self) -> None:
+        """Take the baseline (the tree as it is now) and start sampling."""
+        baseline = self.sample()
+        if baseline is None:
+            msg = "the measured process is gone before its baseline was taken"
+            raise BenchmarkError(msg)
+        self.baseline = baseline
+        self._record(baseline)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling, after one last sample of the tree as it is now."""
+        self._stop.set()
+        self._thread.join()
+        self._record(self.sample())
+
+
 def run_child(tool: str) -> dict[str, Any]:
-    """Measure one contestant in a fresh interpreter and return its record."""
+    """Measure one contestant in a fresh interpreter, sampling its tree's RSS; return its record."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", tool]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_SECONDS,
-        check=False,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        msg = (
-            f"{tool} failed (exit code {proc.returncode}):\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-        raise BenchmarkError(msg)
-    record: dict[str, Any] = json.loads(lines[-1])
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8") as stderr,
+        subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True
+        ) as proc,
+    ):
+        if proc.stdin is None or proc.stdout is None:  # pragma: no cover - PIPE was asked for
+            msg = "no pipes to the child"
+            raise BenchmarkError(msg)
+        killer = threading.Timer(CHILD_TIMEOUT_SECONDS, proc.kill)
+        killer.daemon = True
+        killer.start()
+        try:
+            line = ""
+            if proc.stdout.readline().strip() == READY:
+                sampler = TreeRssSampler(proc.pid)
+                sampler.start()
+                try:
+                    proc.stdin.write(GO + "\n")
+                    proc.stdin.flush()
+                    line = proc.stdout.readline()  # printed as soon as the call returned
+                finally:
+                    sampler.stop()
+            rest = proc.stdout.read()
+            proc.wait()
+        finally:
+            killer.cancel()
+        if proc.returncode != 0 or not line.strip():
+            stderr.seek(0)
+            msg = (
+                f"{tool} failed (exit code {proc.returncode}):\n"
+                f"--- stdout ---\n{line}{rest}\n--- stderr ---\n{stderr.read()}"
+            )
+            raise BenchmarkError(msg)
+    record: dict[str, Any] = json.loads(line)
+    record["rss_baseline_bytes"] = sampler.baseline
+    record["rss_peak_bytes"] = sampler.peak
+    record["samples"] = sampler.samples
     return record
 
 
@@ -302,11 +373,17 @@ def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
             times = [r["seconds"] for r in records]
             growth = [(r["rss_peak_bytes"] - r["rss_baseline_bytes"]) / MB for r in records]
             peak = [r["rss_peak_bytes"] / MB for r in records]
+            main = [
+                (r["main_rss_peak_bytes"] - r["main_rss_before_bytes"]) / MB
+                for r in records
+                if r["main_rss_peak_bytes"] is not None and r["main_rss_before_bytes"] is not None
+            ]
             per_round = [a / b for a, b in zip(times, peer_times, strict=True)]
             tools[tool] = {
                 "seconds": summarize(times),
                 "rss_growth_mb": summarize(growth),
                 "rss_peak_mb": summarize(peak),
+                "main_process_exact_growth_mb": summarize(main) if main else None,
                 "vs_peer": {
                     "ratio_of_medians": statistics.median(times) / peer_median,
                     "median_paired_ratio": statistics.median(per_round),
@@ -341,8 +418,10 @@ def targets(analysis: dict[str, Any]) -> dict[str, Any]:
 def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict[str, Any]) -> str:
     """Render the analysis as a Markdown table (one row per contestant), then the targets."""
     rows = [
-        "| Group | Contestant | Median (s) | Min\u2013max (s) | \u00d7 peer "
-        "| Tree RSS growth, median (max) (MB) | Tree RSS peak, median (max) (MB) |",
+        (
+            "| Group | Contestant | Median (s) | Min\u2013max (s) | \u00d7 peer "
+            "| Tree RSS growth, median (max) (MB) | Tree RSS peak, median (max) (MB) |"
+        ),
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for group, result in analysis.items():
@@ -363,7 +442,8 @@ def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict
         '"\u00d7 peer" is the ratio of medians to the standard-library peer of the group '
         "(below 1 means faster). Tree RSS is the summed RSS of the process and all its "
         f"descendants, sampled every {SAMPLE_SECONDS * 1000:.0f} ms; growth is over the "
-        "baseline taken just before the call (shared pages count once per process). "
+        "baseline taken just before the call; a page shared by several processes counts "
+        "in each of them. "
         f"Default workers here: parmap io {env['parmap_io_workers']}, parmap cpu "
         f"{env['parmap_cpu_workers']}, ThreadPool() and Pool() {env['cpu_count']}."
     )
@@ -374,7 +454,7 @@ def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict
         + ", ".join(
             part
             for part, bad in (
-                (f"{v['time_ratio']:.2f}\u00d7 peer", not v["time_ok"]),
+                (f"{v['time_ratio']:.3f}\u00d7 peer", not v["time_ok"]),
                 ("RSS growth", not v["growth_ok"]),
                 ("RSS peak", not v["peak_ok"]),
             )

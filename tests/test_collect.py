@@ -40,16 +40,16 @@ def test_raise_for_errors_lists_a_shared_exception_once() -> None:
     assert caught.value.exceptions == (shared,)
 
 
-def test_outcomes_of_a_partial_batch_then_the_fatal() -> None:
-    """Outcomes of items before a KeyboardInterrupt come out, then it is raised."""
+def test_outcomes_of_a_partial_batch() -> None:
+    """A batch stopped by KeyboardInterrupt gives outcomes for the items run before it only."""
     done: Completed[int] = Completed(
         5, [50, 60, 70], BatchResult([1, 2], [], 0.0, KeyboardInterrupt()), None
     )
-    got: list[tuple[int, object]] = []
     stream: Iterator[Outcome[int, object]] = outcomes(done)
-    with pytest.raises(KeyboardInterrupt):
-        got.extend((o.index, o.value) for o in stream)
-    assert got == [(5, 1), (6, 2)]
+    assert [(o.index, o.item, o.value, o.ok) for o in stream] == [
+        (5, 50, 1, True),
+        (6, 60, 2, True),
+    ]
 
 
 def test_partial_summary_ends_at_the_last_item_accounted_for() -> None:

@@ -10,7 +10,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from ._api import imap as imap
 from ._api import parmap as parmap
@@ -24,11 +24,6 @@ from ._options import Kind as Kind
 from ._summary import ItemError as ItemError
 from ._summary import Outcome as Outcome
 from ._summary import Summary as Summary
-
-try:
-    __version__ = version("parmap")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "ArgumentError",
@@ -46,7 +41,30 @@ __all__ = [
     "parmap",
 ]
 
+if TYPE_CHECKING:
+    __version__: str
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the package metadata when first asked for.
+
+    Lazily, because ``importlib.metadata`` costs more to import than parmap
+    itself, and every worker process imports parmap.
+    """
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            return version("parmap")
+        except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+            return "0+unknown"
+    msg = f"module 'parmap' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 for _name in __all__:
+    if _name == "__version__":
+        continue
     _obj = globals()[_name]
     if hasattr(_obj, "__module__") and not isinstance(_obj, str):
         with contextlib.suppress(AttributeError, TypeError):  # e.g. typing aliases

@@ -231,12 +231,16 @@ def _stream(
     try:
         for done in runs:
             batch: Iterator[Outcome[T, R]] = outcomes(done)
-            for outcome in batch:
-                yield outcome
-                if outcome.error is not None:
-                    failed += 1
-                    if max_failures is not None and failed >= max_failures:
+            if max_failures is None:
+                yield from batch
+            else:
+                for outcome in batch:
+                    yield outcome
+                    failed += outcome.error is not None
+                    if failed >= max_failures:
                         return
+            if done.result is not None and done.result.fatal is not None:
+                raise done.result.fatal
     finally:
         runs.close()
 

@@ -26,6 +26,8 @@ class Backend(Protocol):
     """What the dispatcher needs from a place to run batches."""
 
     description: str
+    #: Size of the last batch sent, when it had to be pickled (else 0).
+    sent_bytes: int
 
     def submit(
         self, items: Sequence[object], prior: dict[int, int] | None = None
@@ -76,6 +78,7 @@ class ThreadBackend:
         self._stop = _worker.StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
+        self.sent_bytes = 0
         self._running: dict[Future[object], _Watched] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()

@@ -18,6 +18,11 @@ PROCESS_TARGET = 0.05
 #: A batch never grows past this many items, nor more than this factor at a time.
 MAX_SIZE = 10_000
 GROWTH = 4
+#: Items in flight at most (read, not yet finished), whatever the batch sizes: tiny
+#: items make big batches, and a few of them keep every worker busy.
+WINDOW_ITEMS = 50_000
+#: Bytes a batch sent to a worker process should hold at most (pickled items).
+BATCH_BYTES = 1_000_000
 #: While a run starts, a batch holds at most (items finished) / (RAMP_SHARE × workers).
 RAMP_SHARE = 2
 #: Near the end, a batch holds at most remaining / (TAIL_SHARE × workers) items,
@@ -36,6 +41,9 @@ class FixedBatchSize:
         return self.size
 
     def record(self, items: int, seconds: float) -> None:
+        """Fixed sizes ignore measurements."""
+
+    def record_bytes(self, items: int, nbytes: int) -> None:
         """Fixed sizes ignore measurements."""
 
 
@@ -70,14 +78,33 @@ class AutoBatchSize:
     _current: int = field(default=1, init=False)
     _per_item: float | None = field(default=None, init=False)
     _completed: int = field(default=0, init=False)
+    _bytes_per_item: float = field(default=0.0, init=False)
 
     def next_size(self, dispatched: int) -> int:
         """The size of the next batch, given how many items were dispatched so far."""
         size = min(self._current, self._completed // (RAMP_SHARE * self.workers))
+        if self._bytes_per_item:
+            size = min(size, int(BATCH_BYTES / self._bytes_per_item))
         if self.total is not None:
             remaining = self.total - dispatched
             size = min(size, math.ceil(remaining / (TAIL_SHARE * self.workers)))
         return max(1, size)
+
+    def record_bytes(self, items: int, nbytes: int) -> None:
+        """Learn that `items` items took `nbytes` bytes to send: batches stay under `BATCH_BYTES`.
+
+        Examples:
+            >>> sizer = AutoBatchSize(workers=1, target=1.0, total=None)
+            >>> for _ in range(10):
+            ...     sizer.record(items=10_000, seconds=0.01)  # tiny items
+            >>> sizer.next_size(dispatched=100_000)
+            10000
+            >>> sizer.record_bytes(items=10, nbytes=100_000)  # of 10 kB each
+            >>> sizer.next_size(dispatched=100_000)
+            100
+        """
+        if items > 0:
+            self._bytes_per_item = max(self._bytes_per_item * 0.5, nbytes / items)
 
     def record(self, items: int, seconds: float) -> None:
         """Learn from a finished batch of `items` items that took `seconds` of work."""

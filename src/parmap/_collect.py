@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import time
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._errors import WorkerDiedError
 from ._summary import ItemError, Outcome, Summary
 from ._worker import describe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from ._dispatch import Completed
 
@@ -89,26 +91,23 @@ def _own_copy(error: Exception) -> Exception:
 def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
     """One `Outcome` per item of a finished batch, in input order.
 
-    Raises:
-        BaseException: The ``KeyboardInterrupt`` or ``SystemExit`` that `fn`
-            raised, after the outcomes of the items run before it.
+    Returns an iterator built in C where the batch had no failure (the
+    common case), so that streaming costs no Python-level step per item.
+    The caller raises the batch's ``fatal`` exception, if any, afterwards.
     """
     result = done.result
     if result is None:
-        for error in _batch_failed(done):
-            yield Outcome(error.index, error.item, None, error)
-        return
+        return (Outcome(error.index, error.item, None, error) for error in _batch_failed(done))
     values = cast("list[R | None]", result.values)
-    pairs = zip(done.items, values, strict=False)
     if not result.failures:
-        for index, (item, value) in enumerate(pairs, done.start):
-            yield Outcome(index, item, value, None)
-    else:
-        errors = {error.index: error for error in item_errors(done)}
-        for index, (item, value) in enumerate(pairs, done.start):
-            yield Outcome(index, item, value, errors.get(index))
-    if result.fatal is not None:
-        raise result.fatal
+        rows = zip(itertools.count(done.start), done.items, values, itertools.repeat(None))
+        return map(_make_outcome, rows)
+    errors = {error.index: error for error in item_errors(done)}
+    pairs = zip(done.items, values, strict=False)
+    return (
+        Outcome(index, item, value, errors.get(index))
+        for index, (item, value) in enumerate(pairs, done.start)
+    )
 
 
 @dataclass(slots=True)
@@ -117,6 +116,11 @@ class RunLog:
 
     backend: str = ""
     notes: list[str] = field(default_factory=list)
+
+
+_make_outcome: Callable[[tuple[int, object, object, None]], Outcome[Any, Any]] = functools.partial(
+    tuple.__new__, Outcome
+)
 
 
 class Collector(Generic[T, R]):

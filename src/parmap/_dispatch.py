@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from ._batching import WINDOW_ITEMS
 from ._errors import TransportError, WorkerDiedError
 from ._worker import BatchResult, Failure, LostItem, describe
 
@@ -41,6 +42,10 @@ class Sizer(Protocol):
 
     def record(self, items: int, seconds: float) -> None:
         """Learn from a finished batch."""
+        ...
+
+    def record_bytes(self, items: int, nbytes: int) -> None:
+        """Learn how many bytes a batch took to send."""
         ...
 
 
@@ -131,6 +136,7 @@ def dispatch(
             if completed is None:  # sent again
                 state.resend(flight)
                 continue
+            state.inflight_items -= len(flight.items)
             if completed.result is not None:
                 sizer.record(len(completed.result.values), completed.result.seconds)
             if ordered:
@@ -164,6 +170,7 @@ class _Window(Generic[T]):
         self.submitted = 0  # batches
         self.yielded = 0  # batches yielded in order
         self.dispatched = 0  # items
+        self.inflight_items = 0
         self.exhausted = False
 
     def refill(self) -> None:
@@ -173,7 +180,11 @@ class _Window(Generic[T]):
         so that results are delivered before a slow input is read further.
         """
         fresh = 0
-        while not self.exhausted and len(self.inflight) + len(self.waiting) < self.size:
+        while (
+            not self.exhausted
+            and len(self.inflight) + len(self.waiting) < self.size
+            and self.inflight_items < WINDOW_ITEMS
+        ):
             if fresh and not self.done.empty():
                 return
             start = self.source.read
@@ -183,8 +194,11 @@ class _Window(Generic[T]):
                 return
             flight = _Flight(self.submitted, start, batch)
             self._send(flight)
+            if self.backend.sent_bytes:
+                self.sizer.record_bytes(len(batch), self.backend.sent_bytes)
             self.submitted += 1
             self.dispatched += len(batch)
+            self.inflight_items += len(batch)
             fresh += 1
 
     def _send(self, flight: _Flight[T]) -> None:

@@ -57,6 +57,7 @@ class ProcessBackend:
         self._token = uuid.uuid4().hex
         self._timeout = timeout
         self._numbers = itertools.count()
+        self.sent_bytes = 0
         self._fn_bytes = _pickle_function(_worker.Job(fn, policy))
         self._workers = workers
         self._owned = executor is None
@@ -93,6 +94,7 @@ class ProcessBackend:
             payload = cloudpickle.dumps((*head, items, False, batch, prior or {}))
         except Exception:  # noqa: BLE001 - find the culprits and send placeholders
             payload = cloudpickle.dumps((*head, _placeholders(items), True, batch, prior or {}))
+        self.sent_bytes = len(payload)
         return self._executor.submit(_worker.run_shipped_batch, payload, batch)
 
     def unpack(self, raw: object) -> _worker.BatchResult:

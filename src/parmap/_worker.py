@@ -112,9 +112,19 @@ def qualified_name(cls: type) -> str:
 
 
 def describe(position: int, exc: Exception, attempts: int = 1) -> Failure:
-    """Record an exception raised by an item's call, traceback formatted without parmap's frame."""
+    """Record an exception raised by an item's call, traceback formatted without our frames.
+
+    The exception keeps no traceback objects afterwards (its chained causes
+    neither): the text is in ``Failure.traceback``. A traceback object keeps
+    every frame of the call alive, and through them the whole batch the
+    call was part of; over a long run that would add up.
+    """
     tb = exc.__traceback__
-    frames = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    frames = tb
+    while frames is not None and frames.tb_frame.f_globals.get("__name__") == __name__:
+        frames = frames.tb_next
+    if frames is None:  # raised by parmap itself: show where
+        frames = tb
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not cost the batch
@@ -123,6 +133,8 @@ def describe(position: int, exc: Exception, attempts: int = 1) -> Failure:
         text = "".join(traceback.TracebackException(type(exc), exc, frames).format())
     except Exception:  # noqa: BLE001 - likewise for a broken __str__ met while formatting
         text = f"{qualified_name(type(exc))}: {message}\n"
+    del tb, frames
+    _drop_tracebacks(exc)
     return Failure(
         position=position,
         type_name=qualified_name(type(exc)),
@@ -131,6 +143,19 @@ def describe(position: int, exc: Exception, attempts: int = 1) -> Failure:
         exception=exc,
         attempts=attempts,
     )
+
+
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Detach the traceback objects of `exc` and of every exception chained to it."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending.extend((current.__cause__, current.__context__))
 
 
 class StopFlag:

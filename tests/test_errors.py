@@ -24,7 +24,9 @@ PUBLIC_NAMES = [
     "ArgumentError",
     "ItemError",
     "Kind",
+    "MapOptions",
     "Outcome",
+    "Parallel",
     "ParmapError",
     "RemoteError",
     "Summary",
@@ -32,7 +34,9 @@ PUBLIC_NAMES = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "each",
     "imap",
+    "parallel",
     "parmap",
 ]
 
@@ -126,8 +130,8 @@ def test_every_public_name_exists(name: str) -> None:
 
 
 def test_exported_classes_are_found() -> None:
-    """The exported classes are the six exceptions plus ItemError, Outcome and Summary."""
-    assert len(_exported_classes()) == 9
+    """The exported classes: six exceptions, ItemError, MapOptions, Outcome, Parallel, Summary."""
+    assert len(_exported_classes()) == 11
 
 
 @pytest.mark.parametrize("cls", _exported_classes(), ids=lambda cls: cls.__name__)

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 
 from ._api import imap as imap
 from ._api import parmap as parmap
+from ._decorators import MapOptions as MapOptions
+from ._decorators import Parallel as Parallel
+from ._decorators import each as each
+from ._decorators import parallel as parallel
 from ._errors import ArgumentError as ArgumentError
 from ._errors import ParmapError as ParmapError
 from ._errors import RemoteError as RemoteError
@@ -29,7 +33,9 @@ __all__ = [
     "ArgumentError",
     "ItemError",
     "Kind",
+    "MapOptions",
     "Outcome",
+    "Parallel",
     "ParmapError",
     "RemoteError",
     "Summary",
@@ -37,7 +43,9 @@ __all__ = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "each",
     "imap",
+    "parallel",
     "parmap",
 ]
 

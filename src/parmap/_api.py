@@ -6,7 +6,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ._summary import Outcome, Summary
 
-__all__ = ["imap", "parmap"]
+__all__ = ["check_options", "imap", "parmap"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -357,6 +357,31 @@ def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
     """Give a propagating exception the partial summary, as ``exc.summary``."""
     with contextlib.suppress(AttributeError):  # an exception type without __dict__
         exc.summary = collector.summary()  # type: ignore[attr-defined]
+
+
+def check_options(**options: Any) -> None:  # noqa: ANN401 - checked here, one by one
+    """Check options as `parmap` and `imap` would, without running anything (for decorators)."""
+    make_options(
+        kind=options.get("kind", "io"),
+        workers=options.get("workers"),
+        batch_size=options.get("batch_size", "auto"),
+        executor=options.get("executor"),
+    )
+    limits = make_limits(
+        retries=options.get("retries", 0),
+        retry_on=options.get("retry_on", (Exception,)),
+        backoff=options.get("backoff", 0.0),
+        timeout=options.get("timeout"),
+        max_failures=options.get("max_failures"),
+    )
+    for flag in ("keep_results", "ordered"):
+        if flag in options:
+            _check_flag(flag, options[flag])
+    if limits.timeout is not None and options.get("executor") is not None:
+        _check_timeout_target(
+            limits,
+            make_options(kind="io", workers=None, batch_size="auto", executor=options["executor"]),
+        )
 
 
 def _check_timeout_target(limits: Limits, options: Options) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import assert_type
+from typing import Any, assert_type
 
-from parmap import ItemError, Outcome, Summary, imap, parmap
+from parmap import ItemError, Outcome, Summary, each, imap, parallel, parmap
 
 
 def to_length(text: str) -> int:
@@ -44,3 +44,31 @@ limited = parmap(
     keep_results=False,
 )
 assert_type(limited, Summary[str, int])
+
+
+@parallel(kind="cpu", workers=4)
+def fetch(url: str, retries: int = 0) -> bytes:
+    return url.encode() * (retries + 1)
+
+
+assert_type(fetch("x"), bytes)
+assert_type(fetch("x", retries=2), bytes)
+assert_type(fetch.map(["a", "b"]), Summary[Any, bytes])
+assert_type(fetch.map(["a"]).results, list[bytes | None])
+assert_type(fetch.imap(["a"], ordered=False), Iterator[Outcome[Any, bytes]])
+
+
+@parallel
+def bare(n: int) -> str:
+    return str(n)
+
+
+assert_type(bare(1), str)
+
+
+@each([1, 2, 3], workers=2)
+def looped(item: int) -> float:
+    return item / 2
+
+
+assert_type(looped, Summary[int, float])

@@ -120,16 +120,18 @@ def parmap(
         >>> print(summary.errors[0].type_name, summary.errors[0].index)
         ZeroDivisionError 2
     """
-    options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
-    limits = make_limits(
+    options, limits = check_options(
+        kind=kind,
+        workers=workers,
+        batch_size=batch_size,
+        executor=executor,
+        keep_results=keep_results,
         retries=retries,
         retry_on=retry_on,
         backoff=backoff,
         timeout=timeout,
         max_failures=max_failures,
     )
-    _check_flag("keep_results", keep_results)
-    _check_timeout_target(limits, options)
     _check_callable(fn)
     _check_iterable(items)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
@@ -208,16 +210,18 @@ def imap(
         1 False None
         2 True 2
     """
-    options = make_options(kind=kind, workers=workers, batch_size=batch_size, executor=executor)
-    limits = make_limits(
+    options, limits = check_options(
+        kind=kind,
+        workers=workers,
+        batch_size=batch_size,
+        executor=executor,
+        ordered=ordered,
         retries=retries,
         retry_on=retry_on,
         backoff=backoff,
         timeout=timeout,
         max_failures=max_failures,
     )
-    _check_flag("ordered", ordered)
-    _check_timeout_target(limits, options)
     _check_callable(fn)
     _check_iterable(items)
     runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered)
@@ -359,9 +363,13 @@ def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
         exc.summary = collector.summary()  # type: ignore[attr-defined]
 
 
-def check_options(**options: Any) -> None:  # noqa: ANN401 - checked here, one by one
-    """Check options as `parmap` and `imap` would, without running anything (for decorators)."""
-    make_options(
+def check_options(**options: Any) -> tuple[Options, Limits]:  # noqa: ANN401 - checked here
+    """Check the options of `parmap`, `imap` or a decorator, before anything runs.
+
+    Raises:
+        ArgumentError: On the first bad option, with what to pass instead.
+    """
+    checked = make_options(
         kind=options.get("kind", "io"),
         workers=options.get("workers"),
         batch_size=options.get("batch_size", "auto"),
@@ -377,11 +385,8 @@ def check_options(**options: Any) -> None:  # noqa: ANN401 - checked here, one b
     for flag in ("keep_results", "ordered"):
         if flag in options:
             _check_flag(flag, options[flag])
-    if limits.timeout is not None and options.get("executor") is not None:
-        _check_timeout_target(
-            limits,
-            make_options(kind="io", workers=None, batch_size="auto", executor=options["executor"]),
-        )
+    _check_timeout_target(limits, checked)
+    return checked, limits
 
 
 def _check_timeout_target(limits: Limits, options: Options) -> None:

@@ -35,15 +35,10 @@ medians, ratios, environment) and ``benchmarks/results/core.md`` (the table).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
 import json
 import math
 import multiprocessing
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -54,15 +49,13 @@ HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import _workloads  # noqa: E402  (needs HERE on sys.path first)
+import _harness  # noqa: E402  (these two need HERE on sys.path first)
+import _workloads  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from parmap import Kind
-
-RESULTS_DIR: Final = HERE / "results"
-RERUN: Final = "python benchmarks/bench_core.py"
 
 WAIT_ITEMS: Final = 2000
 WAIT_WORKERS: Final = 100
@@ -70,7 +63,6 @@ CPU_ITEMS: Final = 400
 CPU_ITEM_SECONDS: Final = 0.005
 DEFAULT_REPEATS: Final = 7
 QUICK_REPEATS: Final = 3
-CHILD_TIMEOUT_SECONDS: Final = 300
 
 CONTESTANTS: Final[dict[str, tuple[str, ...]]] = {
     "wait": ("parmap", "threads"),
@@ -92,15 +84,6 @@ LABELS: Final[dict[str, str]] = {
     "ppe-default": "ProcessPoolExecutor(W).map, default context",
     "ppe-forkserver": 'ProcessPoolExecutor(W).map, "forkserver"',
 }
-
-
-class BenchmarkError(RuntimeError):
-    """A measurement failed or returned wrong results."""
-
-
-def usable_cpus() -> int:
-    """Return the number of CPUs this process may run on."""
-    return len(os.sched_getaffinity(0))
 
 
 def cpu_chunksize(workers: int) -> int:
@@ -134,7 +117,7 @@ def run_parmap(
     summary = parmap(fn, items, kind=kind, workers=workers)
     if not summary.ok or summary.total != len(items):
         msg = f"parmap did not run every item successfully:\n{summary}\n{summary.errors!r}"
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     return list(summary.results)
 
 
@@ -142,9 +125,9 @@ def measure(tool: str, workload: str, loop_size: int) -> float:
     """Run one contestant once in this interpreter; return its wall time in seconds.
 
     The clock covers pool creation, all the work and pool shut-down. Raises
-    ``BenchmarkError`` if any result differs from the expected one.
+    ``_harness.BenchmarkError`` if any result differs from the expected one.
     """
-    workers = usable_cpus()
+    workers = _harness.usable_cpus()
     if workload == "wait":
         fn: Callable[[int], int] = _workloads.wait
         items = wait_items()
@@ -175,7 +158,7 @@ def measure(tool: str, workload: str, loop_size: int) -> float:
             results = list(pool.map(fn, items, chunksize=cpu_chunksize(workers)))
     else:
         msg = f"unknown contestant {tool!r}"
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     elapsed = time.perf_counter() - start
 
     if results != expected:
@@ -185,7 +168,7 @@ def measure(tool: str, workload: str, loop_size: int) -> float:
             f"{tool}/{workload}: wrong results ({len(results)} returned, "
             f"{len(expected)} expected, {wrong} of the first {compared} differ)"
         )
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     return elapsed
 
 
@@ -209,41 +192,8 @@ def _timed(fn: Callable[[int], int], arg: int) -> float:
 
 def run_child(tool: str, workload: str, loop_size: int) -> float:
     """Measure one contestant in a fresh interpreter and return its wall time in seconds."""
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--one",
-        tool,
-        workload,
-        "--loop-size",
-        str(loop_size),
-    ]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_SECONDS,
-        check=False,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        msg = (
-            f"{tool}/{workload} failed (exit code {proc.returncode}):\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-        raise BenchmarkError(msg)
-    record = json.loads(lines[-1])
-    return float(record["seconds"])
-
-
-def summarize(times: Sequence[float]) -> dict[str, float]:
-    """Return the median, min and max of ``times``."""
-    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
-
-
-def paired_ratios(numerator: Sequence[float], denominator: Sequence[float]) -> list[float]:
-    """Return the per-repeat ratios of two contestants measured in the same rounds."""
-    return [a / b for a, b in zip(numerator, denominator, strict=True)]
+    args = ["--one", tool, workload, "--loop-size", str(loop_size)]
+    return float(_harness.run_fresh(__file__, args, what=f"{tool}/{workload}")["seconds"])
 
 
 def analyse(
@@ -252,7 +202,7 @@ def analyse(
     """Turn raw times into medians, ideals and ratios, per workload."""
     out: dict[str, Any] = {}
     for workload, by_tool in raw.items():
-        stats = {tool: summarize(times) for tool, times in by_tool.items()}
+        stats = {tool: _harness.summarize(times) for tool, times in by_tool.items()}
         if workload == "wait":
             ideal = WAIT_ITEMS * _workloads.WAIT_SECONDS / WAIT_WORKERS
             ideal_note = f"{WAIT_ITEMS} x {_workloads.WAIT_SECONDS} s / {WAIT_WORKERS} workers"
@@ -260,15 +210,11 @@ def analyse(
             ideal = stats["serial"]["median"] / workers
             ideal_note = f"median serial time / {workers} workers"
         vs_ideal = {tool: s["median"] / ideal for tool, s in stats.items()}
-        parmap_vs: dict[str, dict[str, Any]] = {}
-        if with_parmap:
-            for peer in PEERS[workload]:
-                per_round = paired_ratios(by_tool["parmap"], by_tool[peer])
-                parmap_vs[peer] = {
-                    "ratio_of_medians": stats["parmap"]["median"] / stats[peer]["median"],
-                    "median_paired_ratio": statistics.median(per_round),
-                    "paired_ratios": per_round,
-                }
+        parmap_vs = (
+            {peer: _harness.versus(by_tool["parmap"], by_tool[peer]) for peer in PEERS[workload]}
+            if with_parmap
+            else {}
+        )
         out[workload] = {
             "ideal_seconds": ideal,
             "ideal": ideal_note,
@@ -306,78 +252,33 @@ def markdown_table(analysis: dict[str, Any], workers: int) -> str:
     return "\n".join(rows)
 
 
-def git_revision() -> str | None:
-    """Return the current git commit of the repository, if there is one."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"],  # noqa: S607  (git from PATH is fine here)
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-            check=False,
-        )
-    except OSError:
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def parmap_version() -> str | None:
-    """Return the installed parmap version, or None if parmap is not installed."""
-    try:
-        return importlib.metadata.version("parmap")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def run_benchmark(repeats: int, *, with_parmap: bool) -> dict[str, Any]:
     """Run every contestant ``repeats`` times, interleaved, and return the full report."""
-    workers = usable_cpus()
+    workers = _harness.usable_cpus()
     loop_size = calibrate()
     contestants = {
         workload: [t for t in tools if with_parmap or t != "parmap"]
         for workload, tools in CONTESTANTS.items()
-    }
-    raw: dict[str, dict[str, list[float]]] = {
-        workload: {tool: [] for tool in tools} for workload, tools in contestants.items()
     }
     print(
         f"{repeats} interleaved repeats, W = {workers}, cpu loop size = {loop_size} "
         f"(about {CPU_ITEM_SECONDS * 1000:.0f} ms per item)",
         file=sys.stderr,
     )
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    for round_no in range(repeats):
-        for workload, tools in contestants.items():
-            # Rotate the order each round so no contestant always runs right after another.
-            shift = round_no % len(tools)
-            for tool in tools[shift:] + tools[:shift]:
-                seconds = run_child(tool, workload, loop_size)
-                raw[workload][tool].append(seconds)
-                print(
-                    f"  round {round_no + 1}: {workload:4} {tool:15} {seconds:7.3f} s",
-                    file=sys.stderr,
-                )
-    total = time.perf_counter() - started
-
-    analysis = analyse(raw, workers, with_parmap=with_parmap)
+    rounds = _harness.interleave(
+        contestants,
+        repeats,
+        lambda workload, tool: run_child(tool, workload, loop_size),
+        lambda seconds: f"{seconds:7.3f} s",
+    )
     return {
-        "benchmark": "core",
-        "date": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/bench_core.py", *sys.argv[1:]]),
-        "repeats": repeats,
-        "total_wall_seconds": total,
+        **_harness.report_head("core", rounds),
         "environment": {
-            "python": sys.version,
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "usable_cpus": workers,
+            **_harness.machine(),
             "default_start_method": multiprocessing.get_start_method(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-            "parmap_version": parmap_version(),
-            "git_revision": git_revision(),
+            "loadavg_before": rounds.loadavg_before,
+            "loadavg_after": rounds.loadavg_after,
+            **_harness.provenance(),
         },
         "workloads": {
             "wait": {
@@ -393,34 +294,14 @@ def run_benchmark(repeats: int, *, with_parmap: bool) -> dict[str, Any]:
                 "ppe_chunksize": cpu_chunksize(workers),
             },
         },
-        "raw_seconds": raw,
-        "results": analysis,
+        "raw_seconds": rounds.raw,
+        "results": analyse(rounds.raw, workers, with_parmap=with_parmap),
     }
-
-
-def write_results(report: dict[str, Any], table: str) -> None:
-    """Write ``core.json`` and ``core.md`` into ``benchmarks/results``."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "core.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    env = report["environment"]
-    header = (
-        f"# Core benchmark\n\n"
-        f"{report['date']}, Python {platform.python_version()}, "
-        f"{env['usable_cpus']} usable CPUs, {report['repeats']} interleaved repeats.\n\n"
-    )
-    footer = f"\n\nRerun with `{RERUN}` from the repository root (`--quick` for 3 repeats).\n"
-    (RESULTS_DIR / "core.md").write_text(header + table + footer, encoding="utf-8")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--repeats", type=int, default=None, help=f"interleaved repeats (default {DEFAULT_REPEATS})"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_REPEATS} repeats instead of {DEFAULT_REPEATS}"
-    )
+    parser = _harness.repeat_parser(__doc__, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
     parser.add_argument(
         "--no-parmap",
         action="store_true",
@@ -428,10 +309,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--one", nargs=2, metavar=("TOOL", "WORKLOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--loop-size", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.repeats is not None and args.repeats < 1:
-        parser.error("--repeats must be at least 1")
-    return args
+    return _harness.parse_repeats(parser, argv, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -441,21 +319,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool, workload = args.one
         if workload not in CONTESTANTS or tool not in CONTESTANTS[workload]:
             msg = f"no contestant {tool!r} for workload {workload!r}"
-            raise BenchmarkError(msg)
+            raise _harness.BenchmarkError(msg)
         seconds = measure(tool, workload, args.loop_size)
         print(json.dumps({"tool": tool, "workload": workload, "seconds": seconds}))
         return 0
 
     with_parmap = not args.no_parmap
-    if with_parmap and parmap_version() is None:
+    if with_parmap and _harness.parmap_version() is None:
         print("parmap is not installed: pip install -e . (or pass --no-parmap)", file=sys.stderr)
         return 2
-    repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    report = run_benchmark(repeats, with_parmap=with_parmap)
+    report = run_benchmark(args.repeats, with_parmap=with_parmap)
     table = markdown_table(report["results"], report["environment"]["usable_cpus"])
-    print(table)
-    write_results(report, table)
-    print(f"\nwrote {RESULTS_DIR / 'core.json'} and {RESULTS_DIR / 'core.md'}", file=sys.stderr)
+    _harness.publish("core", report, table, quick_repeats=QUICK_REPEATS)
     return 0
 
 

@@ -17,13 +17,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from _harness import RESULTS_DIR, run_fresh
+
 ITEMS = 1000
 DEATHS = frozenset({100, 300, 500, 700, 900})
 
@@ -77,14 +75,8 @@ def main() -> int:
     times: dict[str, list[float]] = {"clean": [], "deaths": []}
     for _ in range(args.repeats):
         for case, values in times.items():
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", case, str(loop)],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=600,
-            ).stdout
-            values.append(json.loads(out.splitlines()[-1])["seconds"])
+            record = run_fresh(__file__, ["--one", case, str(loop)], what=case, timeout=600)
+            values.append(record["seconds"])
     medians = {case: statistics.median(values) for case, values in times.items()}
     ratio = medians["deaths"] / medians["clean"]
     lines = [
@@ -104,10 +96,10 @@ def main() -> int:
     ]
     report = "\n".join(lines)
     print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "crash.md").write_text(report + "\n")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "crash.md").write_text(report + "\n")
     raw = {"times": times, "medians": medians, "ratio": ratio, "loop": loop}
-    (RESULTS / "crash.json").write_text(json.dumps(raw, indent=2) + "\n")
+    (RESULTS_DIR / "crash.json").write_text(json.dumps(raw, indent=2) + "\n")
     return 0
 
 

@@ -48,14 +48,9 @@ again in its fork server (as ``__mp_main__``), where nothing may run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
 import json
 import multiprocessing
 import multiprocessing.pool
-import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,7 +63,8 @@ HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import _workloads  # noqa: E402  (needs HERE on sys.path first)
+import _harness  # noqa: E402  (these two need HERE on sys.path first)
+import _workloads  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -77,14 +73,10 @@ if TYPE_CHECKING:
 
     from parmap import Summary
 
-RESULTS_DIR: Final = HERE / "results"
-RERUN: Final = "python benchmarks/bench_stream.py"
-
 ITEMS: Final = 2_000_000
 PEER_CHUNKSIZE: Final = 1000
 DEFAULT_REPEATS: Final = 5
 QUICK_REPEATS: Final = 2
-CHILD_TIMEOUT_SECONDS: Final = 300
 MB: Final = 1_000_000
 
 SAMPLE_SECONDS: Final = 0.010
@@ -124,10 +116,6 @@ LABELS: Final[dict[str, str]] = {
 }
 
 
-class BenchmarkError(RuntimeError):
-    """A measurement failed or did not process every item."""
-
-
 def stream() -> Iterator[int]:
     """Return the workload's input: a generator of ``ITEMS`` integers, made lazily."""
     return (i for i in range(ITEMS))
@@ -143,7 +131,7 @@ def checked_total(summary: Summary[int, int]) -> int:
             f"parmap run not clean: {summary.failed} failed, {summary.succeeded} succeeded, "
             f"{summary.total} total, {len(summary.results)} results kept\n{summary}"
         )
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     return summary.total
 
 
@@ -169,7 +157,7 @@ def run_contestant(tool: str) -> int:
         pool = multiprocessing.get_context("forkserver").Pool()
     else:
         msg = f"unknown contestant {tool!r}"
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     with pool:  # terminate()s the pool if anything goes wrong
         count = sum(1 for _ in pool.imap(square, stream(), chunksize=PEER_CHUNKSIZE))
         pool.close()
@@ -209,7 +197,7 @@ def measure(tool: str) -> dict[str, Any]:
     that the parent can take the baseline of the process tree's RSS and start
     sampling it; the record is printed as soon as the call returns. This process's
     own RSS high-water mark is reset just before the call and read just after,
-    an exact (not sampled) peak for this one process. Raises ``BenchmarkError``
+    an exact (not sampled) peak for this one process. Raises ``_harness.BenchmarkError``
     unless the contestant processed exactly ``ITEMS`` items.
     """
     # Imports are outside the clock for every contestant: multiprocessing's at the top
@@ -221,14 +209,14 @@ def measure(tool: str) -> dict[str, Any]:
     print(READY, flush=True)
     if sys.stdin.readline().strip() != GO:
         msg = f"{tool}: the parent did not say {GO!r}"
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     start = time.perf_counter()
     count = run_contestant(tool)
     elapsed = time.perf_counter() - start
     own_peak = _status_kb("VmHWM") if hwm_reset else None
     if count != ITEMS:
         msg = f"{tool}: processed {count} items, expected {ITEMS}"
-        raise BenchmarkError(msg)
+        raise _harness.BenchmarkError(msg)
     return {
         "tool": tool,
         "seconds": elapsed,
@@ -300,7 +288,7 @@ class TreeRssSampler:
         baseline = self.sample()
         if baseline is None:
             msg = "the measured process is gone before its baseline was taken"
-            raise BenchmarkError(msg)
+            raise _harness.BenchmarkError(msg)
         self.baseline = baseline
         self._record(baseline)
         self._thread.start()
@@ -314,7 +302,7 @@ class TreeRssSampler:
 
 def run_child(tool: str) -> dict[str, Any]:
     """Measure one contestant in a fresh interpreter, sampling its tree's RSS; return its record."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", tool]
+    cmd = _harness.fresh_command(__file__, ["--one", tool])
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8") as stderr,
         subprocess.Popen(
@@ -323,8 +311,8 @@ def run_child(tool: str) -> dict[str, Any]:
     ):
         if proc.stdin is None or proc.stdout is None:  # pragma: no cover - PIPE was asked for
             msg = "no pipes to the child"
-            raise BenchmarkError(msg)
-        killer = threading.Timer(CHILD_TIMEOUT_SECONDS, proc.kill)
+            raise _harness.BenchmarkError(msg)
+        killer = threading.Timer(_harness.CHILD_TIMEOUT_SECONDS, proc.kill)
         killer.daemon = True
         killer.start()
         try:
@@ -344,21 +332,12 @@ def run_child(tool: str) -> dict[str, Any]:
             killer.cancel()
         if proc.returncode != 0 or not line.strip():
             stderr.seek(0)
-            msg = (
-                f"{tool} failed (exit code {proc.returncode}):\n"
-                f"--- stdout ---\n{line}{rest}\n--- stderr ---\n{stderr.read()}"
-            )
-            raise BenchmarkError(msg)
+            raise _harness.child_failed(tool, proc.returncode, line + rest, stderr.read())
     record: dict[str, Any] = json.loads(line)
     record["rss_baseline_bytes"] = sampler.baseline
     record["rss_peak_bytes"] = sampler.peak
     record["samples"] = sampler.samples
     return record
-
-
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """Return the median, min and max of ``values``."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
@@ -367,7 +346,6 @@ def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     for group, by_tool in raw.items():
         peer = PEERS[group]
         peer_times = [r["seconds"] for r in by_tool[peer]]
-        peer_median = statistics.median(peer_times)
         tools: dict[str, Any] = {}
         for tool, records in by_tool.items():
             times = [r["seconds"] for r in records]
@@ -378,17 +356,12 @@ def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
                 for r in records
                 if r["main_rss_peak_bytes"] is not None and r["main_rss_before_bytes"] is not None
             ]
-            per_round = [a / b for a, b in zip(times, peer_times, strict=True)]
             tools[tool] = {
-                "seconds": summarize(times),
-                "rss_growth_mb": summarize(growth),
-                "rss_peak_mb": summarize(peak),
-                "main_process_exact_growth_mb": summarize(main) if main else None,
-                "vs_peer": {
-                    "ratio_of_medians": statistics.median(times) / peer_median,
-                    "median_paired_ratio": statistics.median(per_round),
-                    "paired_ratios": per_round,
-                },
+                "seconds": _harness.summarize(times),
+                "rss_growth_mb": _harness.summarize(growth),
+                "rss_peak_mb": _harness.summarize(peak),
+                "main_process_exact_growth_mb": _harness.summarize(main) if main else None,
+                "vs_peer": _harness.versus(times, peer_times),
             }
         out[group] = {"peer": peer, "tools": tools}
     return out
@@ -472,78 +445,39 @@ def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict
     return "\n".join(rows)
 
 
-def git_revision() -> str | None:
-    """Return the current git commit of the repository, if there is one."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"],  # noqa: S607  (git from PATH is fine here)
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-            check=False,
-        )
-    except OSError:
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def parmap_version() -> str | None:
-    """Return the installed parmap version, or None if parmap is not installed."""
-    try:
-        return importlib.metadata.version("parmap")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def environment() -> dict[str, Any]:
     """Return the machine and software the benchmark runs on."""
     from parmap._options import default_workers  # noqa: PLC0415 - only the parent needs it
 
     return {
-        "python": sys.version,
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)),
+        **_harness.machine(),
         "parmap_io_workers": default_workers("io"),
         "parmap_cpu_workers": default_workers("cpu"),
-        "parmap_version": parmap_version(),
-        "git_revision": git_revision(),
+        **_harness.provenance(),
     }
+
+
+def describe(record: dict[str, Any]) -> str:
+    """Return what one measurement found, for its progress line: time, tree RSS growth and peak."""
+    growth = (record["rss_peak_bytes"] - record["rss_baseline_bytes"]) / MB
+    return (
+        f"{record['seconds']:7.3f} s "
+        f"{growth:7.1f} MB growth {record['rss_peak_bytes'] / MB:7.1f} MB peak"
+    )
 
 
 def run_benchmark(repeats: int) -> dict[str, Any]:
     """Run every contestant ``repeats`` times, interleaved, and return the full report."""
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        group: {tool: [] for tool in tools} for group, tools in CONTESTANTS.items()
-    }
     print(f"{repeats} interleaved repeats, {ITEMS:,} items", file=sys.stderr)
     env = environment()
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    for round_no in range(repeats):
-        for group, tools in CONTESTANTS.items():
-            # Rotate the order each round so no contestant always runs right after another.
-            shift = round_no % len(tools)
-            for tool in tools[shift:] + tools[:shift]:
-                record = run_child(tool)
-                raw[group][tool].append(record)
-                growth = (record["rss_peak_bytes"] - record["rss_baseline_bytes"]) / MB
-                print(
-                    f"  round {round_no + 1}: {group:9} {tool:15} {record['seconds']:7.3f} s "
-                    f"{growth:7.1f} MB growth {record['rss_peak_bytes'] / MB:7.1f} MB peak",
-                    file=sys.stderr,
-                )
-    total = time.perf_counter() - started
-    analysis = analyse(raw)
-    env["loadavg_before"] = load_before
-    env["loadavg_after"] = os.getloadavg()
+    rounds = _harness.interleave(
+        CONTESTANTS, repeats, lambda _group, tool: run_child(tool), describe
+    )
+    env["loadavg_before"] = rounds.loadavg_before
+    env["loadavg_after"] = rounds.loadavg_after
+    analysis = analyse(rounds.raw)
     return {
-        "benchmark": "stream",
-        "date": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/bench_stream.py", *sys.argv[1:]]),
-        "repeats": repeats,
-        "total_wall_seconds": total,
+        **_harness.report_head("stream", rounds),
         "environment": env,
         "workload": {
             "items": ITEMS,
@@ -554,43 +488,17 @@ def run_benchmark(repeats: int) -> dict[str, Any]:
             "rescan_every_samples": RESCAN_EVERY,
         },
         "targets": {"time_ratio_max": TARGET_RATIO, "tree_rss_mb_max": TARGET_PEAK_MB},
-        "raw": raw,
+        "raw": rounds.raw,
         "results": analysis,
         "verdicts": targets(analysis),
     }
 
 
-def write_results(report: dict[str, Any], table: str) -> None:
-    """Write ``stream.json`` and ``stream.md`` into ``benchmarks/results``."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    env = report["environment"]
-    header = (
-        f"# Stream benchmark\n\n"
-        f"{report['date']}, Python {platform.python_version()}, "
-        f"{env['usable_cpus']} usable CPUs, {report['repeats']} interleaved repeats.\n\n"
-    )
-    footer = (
-        f"\n\nRerun with `{RERUN}` from the repository root "
-        f"(`--quick` for {QUICK_REPEATS} repeats).\n"
-    )
-    (RESULTS_DIR / "stream.md").write_text(header + table + footer, encoding="utf-8")
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--repeats", type=int, default=None, help=f"interleaved repeats (default {DEFAULT_REPEATS})"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_REPEATS} repeats instead of {DEFAULT_REPEATS}"
-    )
+    parser = _harness.repeat_parser(__doc__, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
     parser.add_argument("--one", metavar="TOOL", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.repeats is not None and args.repeats < 1:
-        parser.error("--repeats must be at least 1")
-    return args
+    return _harness.parse_repeats(parser, argv, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -599,18 +507,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.one:
         if args.one not in LABELS:
             msg = f"no contestant {args.one!r}"
-            raise BenchmarkError(msg)
+            raise _harness.BenchmarkError(msg)
         print(json.dumps(measure(args.one)))
         return 0
-    if parmap_version() is None:
+    if _harness.parmap_version() is None:
         print("parmap is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    report = run_benchmark(repeats)
+    report = run_benchmark(args.repeats)
     table = markdown_table(report["results"], report["verdicts"], report["environment"])
-    print(table)
-    write_results(report, table)
-    print(f"\nwrote {RESULTS_DIR / 'stream.json'} and {RESULTS_DIR / 'stream.md'}", file=sys.stderr)
+    _harness.publish("stream", report, table, quick_repeats=QUICK_REPEATS)
     return 0
 
 

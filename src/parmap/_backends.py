@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from . import _worker
@@ -44,6 +44,10 @@ class Backend(Protocol):
 
     def replace(self) -> bool:
         """Start fresh workers after the pool broke; ``False`` if that is not ours to do."""
+        ...
+
+    def stalled(self) -> bool:
+        """Whether the workers stopped answering without failing their futures."""
         ...
 
     def close(self, *, cancel: bool) -> None:
@@ -149,6 +153,10 @@ class ThreadBackend:
         """A thread pool does not break the way a process pool does."""
         return False
 
+    def stalled(self) -> bool:
+        """Threads always answer: each batch's future is set by the thread that ran it."""
+        return False
+
     def close(self, *, cancel: bool) -> None:
         """Shut the pool down; when cancelling, running batches stop after their current item.
 
@@ -193,7 +201,7 @@ class _Watched:
 
 def _transfer(inner: Future[_worker.BatchResult], outer: Future[object]) -> None:
     if inner.cancelled():
-        outer.cancel()
+        outer.set_exception(CancelledError())  # outer is running: cancel() would do nothing
         return
     exc = inner.exception()
     if exc is not None:

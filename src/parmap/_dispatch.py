@@ -8,12 +8,13 @@ it is left (input exhausted, an exception, the consumer stopping early, a
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._batching import WINDOW_ITEMS
 from ._errors import TransportError, WorkerDiedError
@@ -130,7 +131,7 @@ def dispatch(
             state.refill()
             if not state.inflight:
                 break
-            future = _next_done(state.done)
+            future = _next_done(state.done, backend, state.inflight)
             flight = state.inflight.pop(future)
             completed = _finish(backend, future, flight, rules)
             if completed is None:  # sent again
@@ -263,6 +264,9 @@ class _Flight(Generic[T]):
     def lose(self, lost: LostItem, rules: Rules) -> bool:
         """Take out (or keep, to retry) the item a worker died on; ``True`` if any is left."""
         running = self.positions if self.positions is not None else list(range(len(self.items)))
+        if lost.innocent or not 0 <= lost.position < len(running):
+            self.positions = running  # nobody to blame: run what is left again
+            return True
         culprit = running[lost.position]
         if lost.timed_out and rules.retry_timeout(lost.attempt):
             self.prior[culprit] = lost.attempt
@@ -342,7 +346,7 @@ def _failed(flight: _Flight[T], exc: Exception, rules: Rules) -> Completed[T] | 
         if flight.lose(exc, rules):
             return None
         return Completed(flight.start, flight.items, flight.merge(BatchResult([])), None)
-    if isinstance(exc, BrokenExecutor):
+    if isinstance(exc, BrokenExecutor | CancelledError):  # the pool broke or was replaced
         flight.breaks += 1
         if flight.breaks <= 1:
             return None
@@ -370,9 +374,23 @@ def _submit(backend: Backend, batch: list[T], prior: dict[int, int] | None) -> F
         return backend.submit(batch, prior)
 
 
-def _next_done(done: queue.SimpleQueue[Future[object]]) -> Future[object]:
+def _next_done(
+    done: queue.SimpleQueue[Future[object]],
+    backend: Backend,
+    inflight: dict[Future[object], Any],
+) -> Future[object]:
+    """The next finished future; never waits for ever.
+
+    A pool that stopped answering (its manager thread died) is replaced, and
+    its batches fail over to the new one.
+    """
     while True:
         try:
             return done.get(timeout=_POLL)
         except queue.Empty:
-            continue
+            if backend.stalled():
+                backend.replace()
+                stalled = BrokenExecutor("the worker pool stopped answering; it was replaced")
+                for future in list(inflight):
+                    with contextlib.suppress(InvalidStateError):
+                        future.set_exception(stalled)

@@ -57,6 +57,17 @@ class _Manager(_cf_process._ExecutorManagerThread):  # noqa: SLF001
                 return None, False, None
         return result_item, is_broken, cause
 
+    def terminate_broken(self, cause: Any) -> None:  # noqa: ANN401 - CPython's own signature
+        """Drop cancelled work first: Python 3.11 would fail setting an exception on it.
+
+        (3.12 fixed this, gh-94777; without it, the manager thread dies halfway
+        through and leaves worker processes behind.)
+        """
+        for work_id, work_item in list(self.pending_work_items.items()):
+            if work_item.future.cancelled():
+                self.pending_work_items.pop(work_id, None)
+        super().terminate_broken(cause)
+
 
 class ProcessPool(ProcessPoolExecutor):
     """A ProcessPoolExecutor of clean-start workers that blames a death on its item."""
@@ -73,7 +84,7 @@ class ProcessPool(ProcessPoolExecutor):
         self.slots = context.RawArray("q", (workers + _SPARE_SLOTS) * _worker.SLOT_FIELDS)
         self._slots_lock = context.Lock()
         self._view = memoryview(self.slots).cast("B").cast("q")
-        self.timed_out: set[int] = set()  # pids killed by the watchdog
+        self.timed_out: dict[int, tuple[int, int, int]] = {}  # pid -> what it ran when killed
         self.timeout = timeout
         super().__init__(
             workers,
@@ -108,24 +119,38 @@ class ProcessPool(ProcessPoolExecutor):
         """Called by the manager thread when a worker died: blame its item, replace it.
 
         Returns ``False`` (the pool is then broken the stock way) when the
-        death cannot be pinned on an item, or when it happened between items.
+        death cannot be pinned on an item, when it happened between items, or
+        when the pool is shutting down. Never raises: a surprise here must
+        not kill the manager thread, which would leave futures pending.
         """
+        try:
+            with self._shutdown_lock:
+                return self._recover_locked(pending)
+        except Exception:  # noqa: BLE001 - fall back to the stock behaviour
+            return False
+
+    def _recover_locked(self, pending: dict[int, Any]) -> bool:
         processes = self._processes
-        dead = [p for p in processes.values() if p.exitcode is not None]
+        if processes is None or self._stopping.is_set() or self._shutdown_thread:
+            return False
+        dead = [p for p in list(processes.values()) if p.exitcode is not None]
         blamed: list[tuple[Any, int, _worker.LostItem]] = []
         for process in dead:
             slot = self._slot_of(process.pid) if process.pid is not None else None
             if slot is None or slot[2 + _worker.POSITION] < 0:
                 return False
             batch = slot[_worker.SLOT_BATCH]
-            work_id = next((k for k, w in pending.items() if w.args[1:] == (batch,)), None)
+            work_id = next((k for k, w in list(pending.items()) if w.args[1:] == (batch,)), None)
             if work_id is None:
                 return False
+            state = (batch, slot[2 + _worker.POSITION], slot[2 + _worker.ATTEMPT])
+            killed_for = self.timed_out.get(process.pid or 0)
             lost = _worker.LostItem(
-                slot[2 + _worker.POSITION],
-                slot[2 + _worker.ATTEMPT],
+                state[1],
+                state[2],
                 process.exitcode,
-                timed_out=process.pid in self.timed_out,
+                timed_out=killed_for is not None,
+                innocent=killed_for is not None and killed_for != state,
             )
             blamed.append((process, work_id, lost))
         if not blamed:
@@ -136,29 +161,47 @@ class ProcessPool(ProcessPoolExecutor):
                 slot[_worker.SLOT_PID] = 0
             del processes[process.pid]
             process.join(_REAP_TIMEOUT)
-            self.timed_out.discard(process.pid)
+            self.timed_out.pop(process.pid, None)
             pending.pop(work_id).future.set_exception(lost)
-            with self._shutdown_lock:
-                self._spawn_process()  # type: ignore[attr-defined]
+            self._spawn_process()  # type: ignore[attr-defined]
         return True
 
+    def stalled(self) -> bool:
+        """Whether the pool stopped processing results without saying so (a dead manager)."""
+        thread = getattr(self, "_executor_manager_thread", None)
+        return (
+            isinstance(thread, threading.Thread)
+            and not thread.is_alive()
+            and not self._stopping.is_set()
+        )
+
     def _watch(self, timeout: float) -> None:
-        """Kill the worker of any attempt that has run longer than `timeout` seconds."""
+        """Kill the worker of any attempt that has run longer than `timeout` seconds.
+
+        What the worker was running when it was killed is remembered, so that
+        a kill that lands just after the item finished blames nobody.
+        """
         limit = int(timeout * 1e9)
         interval = min(max(timeout / 10, 0.01), 0.25)
         view = self._view
+        fields = _worker.SLOT_FIELDS
         while not self._stopping.wait(interval):
             now = time.monotonic_ns()
-            for first in range(0, len(view), _worker.SLOT_FIELDS):
-                pid = view[first + _worker.SLOT_PID]
-                if pid == 0 or view[first + 2 + _worker.POSITION] < 0:
+            for first in range(0, len(view), fields):
+                slot = view[first : first + fields]
+                pid, started = slot[_worker.SLOT_PID], slot[2 + _worker.STARTED]
+                state = (
+                    slot[_worker.SLOT_BATCH],
+                    slot[2 + _worker.POSITION],
+                    slot[2 + _worker.ATTEMPT],
+                )
+                if pid == 0 or state[1] < 0 or now - started <= limit or pid in self.timed_out:
                     continue
-                if now - view[first + 2 + _worker.STARTED] > limit and pid not in self.timed_out:
-                    self.timed_out.add(pid)
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        self.timed_out.discard(pid)
+                self.timed_out[pid] = state
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    self.timed_out.pop(pid, None)
 
     def kill_workers(self) -> None:
         """Cancel pending work and kill every worker process, then reap them."""

@@ -111,6 +111,10 @@ class ProcessBackend:
         self._executor = self._start()
         return True
 
+    def stalled(self) -> bool:
+        """Whether parmap's own pool stopped answering (a caller's executor is its own business)."""
+        return isinstance(self._executor, ProcessPool) and self._executor.stalled()
+
     def close(self, *, cancel: bool) -> None:
         """Shut the pool down; when cancelling, kill the worker processes at once."""
         if not self._owned:

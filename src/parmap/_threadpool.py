@@ -97,9 +97,20 @@ class DaemonThreadPool(Executor):
             self._idle.release()
 
     def lend(self) -> None:
-        """Allow one more thread: one is busy with an item nobody waits for any more."""
+        """Allow one more thread: one is busy with an item nobody waits for any more.
+
+        The extra thread starts now if work is waiting and no thread is idle,
+        since no new submission may come to start it.
+        """
         with self._lock:
             self._max_workers += 1
+            if self._closed or self._idle.acquire(blocking=False):
+                return
+            thread = threading.Thread(
+                target=self._work, name=f"{self._prefix}_{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def give_back(self) -> None:
         """Undo one `lend`: the abandoned item is done, so one thread can go."""

@@ -12,6 +12,7 @@ import os
 import pickle
 import random
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -93,14 +94,25 @@ class LostItem(Exception):  # noqa: N818 - an internal signal between the pool a
     """A batch's worker died (or was killed for a timeout) while running one of its items."""
 
     def __init__(
-        self, position: int, attempt: int, exitcode: int | None, *, timed_out: bool
+        self,
+        position: int,
+        attempt: int,
+        exitcode: int | None,
+        *,
+        timed_out: bool,
+        innocent: bool = False,
     ) -> None:
-        """Record which item of the batch, which attempt, and how the worker ended."""
+        """Record which item of the batch, which attempt, and how the worker ended.
+
+        `innocent`: the worker was killed for a timeout just after the item
+        that overran had finished, so no item is to blame.
+        """
         super().__init__(position, attempt, exitcode, timed_out)
         self.position = position
         self.attempt = attempt
         self.exitcode = exitcode
         self.timed_out = timed_out
+        self.innocent = innocent
 
 
 def qualified_name(cls: type) -> str:
@@ -261,6 +273,8 @@ def _run_plain(
     append = values.append
     failures: list[Failure] = []
     remaining = iter(items)
+    if progress is not None:
+        progress[ATTEMPT] = 1
     try:
         while True:
             try:
@@ -342,21 +356,28 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
     """
     attempt = prior.get(position, 0) + 1
     if attempt > 1:  # earlier attempts were lost to a timeout: wait as a retry would
-        time.sleep(policy.delay(attempt - 1))
+        _pause(policy.delay(attempt - 1), progress)
     while True:
-        if progress is not None:
-            progress[POSITION] = position
+        if progress is not None:  # the position last: a reader never sees it with stale times
+            progress[STARTED] = time.monotonic_ns()
             progress[ATTEMPT] = attempt
-            if policy.timed:
-                progress[STARTED] = time.monotonic_ns()
+            progress[POSITION] = position
         try:
             return fn(item), None
         except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
             if attempt <= policy.retries and isinstance(exc, policy.retry_on):
-                time.sleep(policy.delay(attempt))
+                _pause(policy.delay(attempt), progress)
                 attempt += 1
                 continue
             return None, describe(position, exc, attempts=attempt)
+
+
+def _pause(seconds: float, progress: Progress | None) -> None:
+    """Wait between attempts, reported as between items: backoff is not an attempt's time."""
+    if progress is not None:
+        progress[POSITION] = -1
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 # --- process workers ---------------------------------------------------------------------
@@ -390,6 +411,7 @@ def install(
     """
     global _in_worker_process, _slot  # noqa: PLW0603 - per-process state is the point
     _in_worker_process = True
+    _exit_with_parent()
     if slots is not None and slots_lock is not None:
         _slot = _claim_slot(slots, slots_lock)
     signal.signal(signal.SIGINT, _ignore_signal)
@@ -413,11 +435,32 @@ def _claim_slot(slots: ctypes.Array[ctypes.c_longlong], lock: Lock) -> memoryvie
         for first in range(0, len(view), SLOT_FIELDS):
             if view[first + SLOT_PID] == 0:
                 slot = view[first : first + SLOT_FIELDS]
-                slot[SLOT_PID] = os.getpid()
                 slot[SLOT_BATCH] = -1
                 slot[2 + POSITION] = -1
+                slot[2 + ATTEMPT] = 1
+                slot[2 + STARTED] = time.monotonic_ns()
+                slot[SLOT_PID] = os.getpid()
                 return slot
     return None
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the process that started it is gone (even by ``kill -9``).
+
+    A worker waits for work on a queue that it also holds open, so it would
+    otherwise wait for ever once its parent died without stopping it.
+    """
+    import multiprocessing  # noqa: PLC0415 - `import parmap` must not import it
+
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - always set in a pool worker
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parmap-parent-watch", daemon=True).start()
 
 
 def _ignore_signal(signum: int, frame: object) -> None:

@@ -168,3 +168,19 @@ def test_timeout_with_callers_executor_rejected() -> None:
     """A timeout cannot be enforced on the caller's executor: say so up front."""
     with ThreadPoolExecutor(1) as executor, pytest.raises(pm.ArgumentError, match="executor"):
         parmap(abs, [1], executor=executor, timeout=1)
+
+
+def test_backoff_waits_do_not_count_as_attempt_time() -> None:
+    """timeout limits an attempt, not the backoff wait before the next one."""
+    calls: dict[int, int] = {}
+
+    def fail_once(x: int) -> int:
+        calls[x] = calls.get(x, 0) + 1
+        if calls[x] == 1:
+            msg = f"first call of {x}"
+            raise ConnectionError(msg)
+        return x
+
+    summary = parmap(fail_once, range(3), kind="io", retries=1, backoff=2.0, timeout=0.5)
+    assert summary.ok, [e.message for e in summary.errors]
+    assert summary.results == [0, 1, 2]

@@ -23,6 +23,7 @@ method extended; its code is the same in Python 3.11, 3.12 and 3.13.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -204,21 +205,27 @@ class ProcessPool(ProcessPoolExecutor):
                     self.timed_out.pop(pid, None)
 
     def kill_workers(self) -> None:
-        """Cancel pending work and kill every worker process, then reap them."""
+        """Cancel pending work and kill every worker process, then reap them.
+
+        The processes dict itself is kept (not a copy), and swept twice, so
+        that a replacement worker started while stopping is killed too.
+        """
         self._stopping.set()
-        processes = dict(self._processes or {})
+        with self._shutdown_lock:
+            live: Any = self._processes if self._processes is not None else {}
         thread = getattr(self, "_executor_manager_thread", None)  # shutdown() forgets it
         self.shutdown(wait=False, cancel_futures=True)
-        for proc in processes.values():
-            try:
-                proc.kill()
-            except (ProcessLookupError, ValueError):  # already gone, or already closed
-                continue
-        for proc in processes.values():
-            try:
-                proc.join(_REAP_TIMEOUT)
-            except (AssertionError, ValueError):  # pragma: no cover - closed process object
-                continue
+        killed: dict[int, Any] = {}
+        for _ in range(2):
+            for pid, proc in list(live.items()):
+                if pid in killed:
+                    continue
+                killed[pid] = proc
+                with contextlib.suppress(ProcessLookupError, ValueError):  # gone, or closed
+                    proc.kill()
+            for proc in killed.values():
+                with contextlib.suppress(AssertionError, ValueError):  # a closed process object
+                    proc.join(_REAP_TIMEOUT)
         if isinstance(thread, threading.Thread):
             thread.join(_REAP_TIMEOUT)
 

@@ -6,7 +6,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.sessions = ["tests", "lint", "typing", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 #: pyenv keeps the other interpreters; this makes python3.12 and python3.13 resolvable.
@@ -35,3 +35,12 @@ def typing(session: nox.Session) -> None:
     """Type-check the package and the tests with mypy --strict."""
     session.install("-e", ".[test,lint]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, failing on any warning."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )

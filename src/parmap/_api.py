@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
-from ._dispatch import Completed, Rules, Sizer, Source, dispatch
+from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import Kind, Limits, Options, default_workers, make_limits, make_options
 from ._worker import BatchResult, Policy, in_worker_process, run_batch
@@ -314,8 +314,7 @@ def _execute(
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
-        rules = Rules(timeout=limits.timeout, retries=limits.retries, retry_on=limits.retry_on)
-        yield from dispatch(backend, source, sizer, window, ordered=ordered, rules=rules)
+        yield from dispatch(backend, source, sizer, window, ordered=ordered, rules=limits)
         finished = True
     finally:
         backend.close(cancel=not finished)

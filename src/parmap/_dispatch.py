@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._batching import WINDOW_ITEMS
 from ._errors import TransportError, WorkerDiedError
+from ._options import NO_LIMITS, Limits
 from ._worker import BatchResult, Failure, LostItem, describe
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from ._backends import Backend
 
-__all__ = ["Completed", "Rules", "Sizer", "Source", "dispatch"]
+__all__ = ["Completed", "Sizer", "Source", "dispatch"]
 
 T = TypeVar("T")
 
@@ -106,7 +107,7 @@ def dispatch(
     window: int,
     *,
     ordered: bool = False,
-    rules: Rules | None = None,
+    rules: Limits = NO_LIMITS,
 ) -> Iterator[Completed[T]]:
     """Run every batch of `source` on `backend`, yielding each as it completes.
 
@@ -125,7 +126,6 @@ def dispatch(
             batch read before it has been yielded.
     """
     state = _Window(backend, source, sizer, window)
-    rules = rules or Rules()
     try:
         while True:
             state.refill()
@@ -219,19 +219,6 @@ class _Window(Generic[T]):
             self.yielded += 1
 
 
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """What the dispatcher needs to know to handle a timed-out item."""
-
-    timeout: float | None = None
-    retries: int = 0
-    retry_on: tuple[type[Exception], ...] = (Exception,)
-
-    def retry_timeout(self, attempt: int) -> bool:
-        """Whether a timed-out attempt number `attempt` gets another try."""
-        return attempt <= self.retries and issubclass(TimeoutError, self.retry_on)
-
-
 @dataclass(slots=True)
 class _Flight(Generic[T]):
     """A batch on its way: what was read, what is being run of it, what failed of it so far.
@@ -261,14 +248,14 @@ class _Flight(Generic[T]):
         running = self.positions or range(len(self.items))
         return {sent: self.prior[p] for sent, p in enumerate(running) if p in self.prior}
 
-    def lose(self, lost: LostItem, rules: Rules) -> bool:
+    def lose(self, lost: LostItem, rules: Limits) -> bool:
         """Take out (or keep, to retry) the item a worker died on; ``True`` if any is left."""
         running = self.positions if self.positions is not None else list(range(len(self.items)))
         if lost.innocent or not 0 <= lost.position < len(running):
             self.positions = running  # nobody to blame: run what is left again
             return True
         culprit = running[lost.position]
-        if lost.timed_out and rules.retry_timeout(lost.attempt):
+        if lost.timed_out and rules.retries_timeout(lost.attempt):
             self.prior[culprit] = lost.attempt
             self.positions = running
         else:
@@ -295,7 +282,7 @@ class _Flight(Generic[T]):
         return BatchResult(values, failures, result.seconds, result.fatal)
 
 
-def _lost_error(lost: LostItem, rules: Rules) -> Exception:
+def _lost_error(lost: LostItem, rules: Limits) -> Exception:
     if lost.timed_out and lost.exitcode is None:  # on a thread
         return TimeoutError(
             f"this item ran longer than timeout={rules.timeout:g} s (attempt {lost.attempt}); "
@@ -326,7 +313,7 @@ def _finish(
     backend: Backend,
     future: Future[object],
     flight: _Flight[T],
-    rules: Rules,
+    rules: Limits,
 ) -> Completed[T] | None:
     """What a finished future means for its batch; ``None`` when the batch must be sent again."""
     try:
@@ -340,7 +327,7 @@ def _finish(
     return Completed(flight.start, flight.items, result, None)
 
 
-def _failed(flight: _Flight[T], exc: Exception, rules: Rules) -> Completed[T] | None:
+def _failed(flight: _Flight[T], exc: Exception, rules: Limits) -> Completed[T] | None:
     """A batch's future failed: send (the rest of) it again, or fail it whole."""
     if isinstance(exc, LostItem):
         if flight.lose(exc, rules):

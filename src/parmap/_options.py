@@ -15,6 +15,7 @@ from typing import Literal, final
 from ._errors import ArgumentError
 
 __all__ = [
+    "NO_LIMITS",
     "Kind",
     "Limits",
     "Options",
@@ -223,6 +224,14 @@ class Limits:
     backoff: float
     timeout: float | None
     max_failures: int | None
+
+    def retries_timeout(self, attempt: int) -> bool:
+        """Whether a timed-out attempt number `attempt` gets another try."""
+        return attempt <= self.retries and issubclass(TimeoutError, self.retry_on)
+
+
+#: No retries, no timeout, no early stop.
+NO_LIMITS = Limits(retries=0, retry_on=(Exception,), backoff=0.0, timeout=None, max_failures=None)
 
 
 def _is_number(value: object) -> bool:

@@ -86,7 +86,6 @@ class ProcessPool(ProcessPoolExecutor):
         self._slots_lock = context.Lock()
         self._view = memoryview(self.slots).cast("B").cast("q")
         self.timed_out: dict[int, tuple[int, int, int]] = {}  # pid -> what it ran when killed
-        self.timeout = timeout
         super().__init__(
             workers,
             mp_context=context,

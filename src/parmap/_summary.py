@@ -46,7 +46,9 @@ class ItemError(Generic[T]):
         item: The item itself, as it was in the caller's process.
         exception: The exception `fn` raised. From a worker process it is the
             original exception when it can be pickled back, otherwise a
-            `RemoteError` that keeps its type name and message.
+            `RemoteError` that keeps its type name and message. It carries no
+            ``__traceback__`` (that would keep the call's frames, and the batch
+            they ran in, alive for the life of the summary): see `traceback`.
         type_name: Qualified name of the exception's type, e.g.
             ``"requests.exceptions.ConnectionError"``; builtins are bare
             (``"ValueError"``).

@@ -13,10 +13,23 @@ from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchS
 from ._collect import Collector, RunLog, outcomes
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
-from ._options import Kind, Limits, Options, default_workers, make_limits, make_options
+from ._journal import Journal, check_journal
+from ._options import (
+    Kind,
+    Limits,
+    Options,
+    Tracking,
+    default_workers,
+    make_limits,
+    make_options,
+    make_tracking,
+)
+from ._progress import ProgressBar
+from ._rate import Pacer
 from ._worker import BatchResult, Policy, in_worker_process, run_batch
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Generator, Iterator
     from concurrent.futures import Executor
 
@@ -26,6 +39,8 @@ __all__ = ["check_options", "imap", "parmap"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+NO_TRACKING = Tracking()
 
 #: Batches in flight per worker: one running, one queued, so no worker waits for the dispatcher.
 WINDOW_PER_WORKER = 2
@@ -48,6 +63,10 @@ def parmap(
     backoff: float = 0.0,
     timeout: float | None = None,
     max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
 ) -> Summary[T, R]:
     """Call `fn` on every item, concurrently, and report what happened to each.
 
@@ -99,6 +118,30 @@ def parmap(
         max_failures: Stop the run once this many items have failed: pending
             work is cancelled, workers are stopped, and the Summary (of the
             items accounted for) says in its notes that the run stopped early.
+        rate: At most this many calls of `fn` start per second, across all
+            workers (threads or processes): starts are spaced ``1/rate``
+            seconds apart, so any one-second window holds at most ``rate``
+            of them (one more at its edges). Fractions work: ``rate=0.5`` is
+            one call every 2 s. Retries count as calls. Independent of
+            `workers`, which bounds how many calls run at once.
+        progress: Show a progress bar (tqdm: a widget in Jupyter, a text bar
+            on stderr elsewhere) counting finished items and failures, with
+            the total when `items` has a length.
+        checkpoint: Path of a journal (a SQLite file, created if missing)
+            recording each finished item and its result. Run again with the
+            same path, and the items that succeeded before are not run: their
+            results are restored, and they count as ``skipped``; items that
+            failed run again. Commits happen at least every 0.5 s, so a run
+            killed at any moment (even ``kill -9``) loses at most that much
+            work. Treat a journal like code: results are pickled, so parmap
+            only loads a journal that you own, that nobody else can write,
+            and that your parmap wrote (it is marked with a key kept in
+            ``~/.config/parmap/journal.key``).
+        key: With `checkpoint`: a function giving each item its identity in
+            the journal (a str, int, bytes, or tuple of them), e.g.
+            ``key=lambda row: row["id"]``. By default an item is its own
+            identity, which works for plain data (strings, numbers, tuples,
+            lists and dicts of them); other items need `key`.
 
     Returns:
         A `Summary`: results in input order (``None`` where an item failed),
@@ -120,7 +163,7 @@ def parmap(
         >>> print(summary.errors[0].type_name, summary.errors[0].index)
         ZeroDivisionError 2
     """
-    options, limits = check_options(
+    options, limits, tracking = check_options(
         kind=kind,
         workers=workers,
         batch_size=batch_size,
@@ -131,11 +174,26 @@ def parmap(
         backoff=backoff,
         timeout=timeout,
         max_failures=max_failures,
+        rate=rate,
+        progress=progress,
+        checkpoint=checkpoint,
+        key=key,
     )
     _check_callable(fn)
     _check_iterable(items)
+    if tracking.checkpoint is not None:
+        check_journal(tracking.checkpoint)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
-    runs = _execute(fn, items, options, limits, collector.log, ordered=False)
+    runs = _execute(
+        fn,
+        items,
+        options,
+        limits,
+        collector.log,
+        ordered=False,
+        tracking=tracking,
+        keep_results=keep_results,
+    )
     try:
         for done in runs:
             collector.add(done)
@@ -164,6 +222,10 @@ def imap(
     backoff: float = 0.0,
     timeout: float | None = None,
     max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
 ) -> Iterator[Outcome[T, R]]:
     """Like `parmap`, but yield an `Outcome` per item as results arrive.
 
@@ -191,6 +253,11 @@ def imap(
         timeout: Seconds one attempt of one item may take; see `parmap`.
         max_failures: Stop once this many items have failed: the outcome of
             the last of them is the last one yielded.
+        rate: At most this many calls start per second; see `parmap`.
+        progress: Show a progress bar; see `parmap`.
+        checkpoint: Path of a journal of finished items; see `parmap`. Items
+            done in an earlier run are yielded with their restored value.
+        key: Each item's identity in the checkpoint journal; see `parmap`.
 
     Yields:
         One `Outcome` per item: ``index``, ``item``, ``ok``, ``value``, ``error``.
@@ -210,7 +277,7 @@ def imap(
         1 False None
         2 True 2
     """
-    options, limits = check_options(
+    options, limits, tracking = check_options(
         kind=kind,
         workers=workers,
         batch_size=batch_size,
@@ -221,10 +288,16 @@ def imap(
         backoff=backoff,
         timeout=timeout,
         max_failures=max_failures,
+        rate=rate,
+        progress=progress,
+        checkpoint=checkpoint,
+        key=key,
     )
     _check_callable(fn)
     _check_iterable(items)
-    runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered)
+    if tracking.checkpoint is not None:
+        check_journal(tracking.checkpoint)
+    runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered, tracking=tracking)
     return _stream(runs, limits.max_failures)
 
 
@@ -264,13 +337,50 @@ def _execute(
     log: RunLog,
     *,
     ordered: bool,
+    tracking: Tracking = NO_TRACKING,
+    keep_results: bool = True,
 ) -> Generator[Completed[T], None, None]:
     """Run a validated plan: pick the backend, dispatch every batch, yield them as they finish.
 
     Where the work runs, and any decision made on the way, go into `log`.
-    Whatever way this generator is left, the workers are released: waited
-    for when every batch finished, stopped at once otherwise.
+    Each finished batch moves the progress bar and is written to the
+    checkpoint journal before it is yielded. Whatever way this generator is
+    left, the workers are released (waited for when every batch finished,
+    stopped at once otherwise), and the bar and the journal are closed.
     """
+    with contextlib.ExitStack() as stack:
+        pacer = Pacer(limits.rate) if limits.rate is not None else None
+        if pacer is not None:
+            stack.callback(pacer.close)
+        journal = None
+        if tracking.checkpoint is not None:
+            journal = Journal(tracking.checkpoint, key=tracking.key, keep_results=keep_results)
+            stack.callback(journal.close)
+        bar = ProgressBar(_length(items)) if tracking.progress else None
+        if bar is not None:
+            stack.callback(bar.close)
+        runs = _run(fn, items, options, limits, log, ordered=ordered, pacer=pacer, journal=journal)
+        stack.callback(runs.close)
+        for done in runs:
+            if journal is not None:
+                journal.record(done)
+            if bar is not None:
+                bar.update(done)
+            yield done
+
+
+def _run(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    options: Options,
+    limits: Limits,
+    log: RunLog,
+    *,
+    ordered: bool,
+    pacer: Pacer | None,
+    journal: Journal | None,
+) -> Generator[Completed[T], None, None]:
+    """Pick the backend and dispatch every batch (see `_execute`)."""
     source: Source[T] = Source(items)
     total = _length(items)
     policy = (
@@ -279,13 +389,14 @@ def _execute(
             retry_on=limits.retry_on,
             backoff=limits.backoff,
             timed=limits.timeout is not None,
+            pace=pacer,
         )
-        if limits.retries or limits.timeout is not None
+        if limits.retries or limits.timeout is not None or pacer is not None
         else None
     )
     chosen = options.kind
     if options.executor is None and chosen == "auto":
-        chosen, probed = _probe(fn, source, policy, log.notes)
+        chosen, probed = _probe(fn, source, policy, log.notes, journal)
         if probed is not None:
             yield probed
     if options.executor is None and chosen == "cpu" and in_worker_process():
@@ -314,7 +425,15 @@ def _execute(
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
-        yield from dispatch(backend, source, sizer, window, ordered=ordered, rules=limits)
+        yield from dispatch(
+            backend,
+            source,
+            sizer,
+            window,
+            ordered=ordered,
+            rules=limits,
+            restore=journal.restore if journal is not None else None,
+        )
         finished = True
     finally:
         backend.close(cancel=not finished)
@@ -325,12 +444,29 @@ def _probe(
     source: Source[T],
     policy: Policy | None,
     notes: list[str],
+    journal: Journal | None = None,
 ) -> tuple[Kind, Completed[T] | None]:
-    """kind="auto": run the first item here, measuring whether it computes or waits."""
+    """kind="auto": run the first item here, measuring whether it computes or waits.
+
+    With a checkpoint journal, the first item is looked up first: when it was
+    done before, there is nothing to measure, and the run takes threads.
+    """
     first = source.take(1)
     if not first:
         notes.append("kind='auto' chose threads: the input was empty")
         return "io", None
+    if journal is not None:
+        restored = journal.restore(0, first)
+        if restored.values or restored.failures:
+            notes.append("kind='auto' chose threads: the first item was done in an earlier run")
+            value = restored.values.get(0)
+            return "io", Completed(
+                0,
+                first,
+                BatchResult([value], restored.failures),
+                None,
+                frozenset(restored.values),
+            )
     wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
     result: BatchResult = run_batch(fn, first, policy=policy)  # type: ignore[arg-type]
     wall = time.perf_counter() - wall
@@ -362,7 +498,7 @@ def _attach(exc: BaseException, collector: Collector[T, R]) -> None:
         exc.summary = collector.summary()  # type: ignore[attr-defined]
 
 
-def check_options(**options: Any) -> tuple[Options, Limits]:  # noqa: ANN401 - checked here
+def check_options(**options: Any) -> tuple[Options, Limits, Tracking]:  # noqa: ANN401
     """Check the options of `parmap`, `imap` or a decorator, before anything runs.
 
     Raises:
@@ -380,12 +516,18 @@ def check_options(**options: Any) -> tuple[Options, Limits]:  # noqa: ANN401 - c
         backoff=options.get("backoff", 0.0),
         timeout=options.get("timeout"),
         max_failures=options.get("max_failures"),
+        rate=options.get("rate"),
+    )
+    tracking = make_tracking(
+        progress=options.get("progress", False),
+        checkpoint=options.get("checkpoint"),
+        key=options.get("key"),
     )
     for flag in ("keep_results", "ordered"):
         if flag in options:
             _check_flag(flag, options[flag])
     _check_timeout_target(limits, checked)
-    return checked, limits
+    return checked, limits, tracking
 
 
 def _check_timeout_target(limits: Limits, options: Options) -> None:

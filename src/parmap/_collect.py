@@ -138,6 +138,7 @@ class Collector(Generic[T, R]):
         self.errors: list[ItemError[T]] = []
         self.succeeded = 0
         self.failed = 0
+        self.skipped = 0
         self.log = RunLog()
         self._end = 0  # one past the highest index accounted for
 
@@ -155,7 +156,8 @@ class Collector(Generic[T, R]):
         errors = item_errors(done)
         self.errors.extend(errors)
         self.failed += len(errors)
-        self.succeeded += ran - len(errors)
+        self.succeeded += ran - len(errors) - done.skipped
+        self.skipped += done.skipped
         if self._keep:
             end = start + len(done.items)
             if len(self.results) < end:
@@ -177,10 +179,10 @@ class Collector(Generic[T, R]):
         return Summary(
             results=self.results[: self._end] if self._keep else [],
             errors=self.errors,
-            total=self.succeeded + self.failed,
+            total=self.succeeded + self.failed + self.skipped,
             succeeded=self.succeeded,
             failed=self.failed,
-            skipped=0,
+            skipped=self.skipped,
             elapsed=time.perf_counter() - self._start,
             backend=self.log.backend,
             notes=tuple(self.log.notes),

@@ -22,6 +22,7 @@ from ._api import check_options, imap, parmap
 from ._errors import ArgumentError
 
 if TYPE_CHECKING:
+    import os
     from concurrent.futures import Executor
 
     from ._options import Kind
@@ -51,6 +52,10 @@ class MapOptions(TypedDict, total=False):
     backoff: float
     timeout: float | None
     max_failures: int | None
+    rate: float | None
+    progress: bool
+    checkpoint: str | os.PathLike[str] | None
+    key: Callable[[Any], object] | None
 
 
 def _checked(options: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import signal
-from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
+from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -22,10 +22,10 @@ from ._options import NO_LIMITS, Limits
 from ._worker import BatchResult, Failure, LostItem, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-    from concurrent.futures import Future
+    from collections.abc import Callable, Iterable, Iterator
 
     from ._backends import Backend
+    from ._journal import Restored
 
 __all__ = ["Completed", "Sizer", "Source", "dispatch"]
 
@@ -63,6 +63,13 @@ class Completed(Generic[T]):
     items: list[T]
     result: BatchResult | None
     error: Exception | None
+    #: Positions whose results an earlier run left in the checkpoint journal.
+    restored: frozenset[int] = frozenset()
+
+    @property
+    def skipped(self) -> int:
+        """How many of the items were done in an earlier run (and not run again)."""
+        return len(self.restored)
 
 
 class Source(Generic[T]):
@@ -108,6 +115,7 @@ def dispatch(
     *,
     ordered: bool = False,
     rules: Limits = NO_LIMITS,
+    restore: Callable[[int, list[T]], Restored] | None = None,
 ) -> Iterator[Completed[T]]:
     """Run every batch of `source` on `backend`, yielding each as it completes.
 
@@ -121,11 +129,14 @@ def dispatch(
     the pool breaks without saying which item did it, each batch in flight
     is sent once more to a fresh pool; one that breaks a pool twice fails.
 
+    With `restore` (a checkpoint journal's lookup), items an earlier run
+    finished are not sent: their results are filled in from the journal.
+
     Raises:
         Exception: The input's own exception (held by `source`), after every
             batch read before it has been yielded.
     """
-    state = _Window(backend, source, sizer, window)
+    state = _Window(backend, source, sizer, window, restore)
     try:
         while True:
             state.refill()
@@ -138,8 +149,9 @@ def dispatch(
                 state.resend(flight)
                 continue
             state.inflight_items -= len(flight.items)
-            if completed.result is not None:
-                sizer.record(len(completed.result.values), completed.result.seconds)
+            if completed.result is not None and len(completed.result.values) > completed.skipped:
+                ran = len(completed.result.values) - completed.skipped
+                sizer.record(ran, completed.result.seconds)
             if ordered:
                 yield from state.in_order(flight.sequence, completed)
             else:
@@ -160,8 +172,10 @@ class _Window(Generic[T]):
         source: Source[T],
         sizer: Sizer,
         size: int,
+        restore: Callable[[int, list[T]], Restored] | None = None,
     ) -> None:
         self.backend = backend
+        self.restore = restore
         self.source = source
         self.sizer = sizer
         self.size = size
@@ -194,7 +208,15 @@ class _Window(Generic[T]):
                 self.exhausted = True
                 return
             flight = _Flight(self.submitted, start, batch)
-            self._send(flight)
+            if self.restore is not None:
+                flight.skip(self.restore(start, batch))
+            if flight.positions == []:  # nothing left to run: done already
+                future: Future[object] = Future()
+                future.set_result(None)
+                self.inflight[future] = flight
+                self.done.put(future)
+            else:
+                self._send(flight)
             if self.backend.sent_bytes:
                 self.sizer.record_bytes(len(batch), self.backend.sent_bytes)
             self.submitted += 1
@@ -236,6 +258,19 @@ class _Flight(Generic[T]):
     failures: list[Failure] = field(default_factory=list)
     prior: dict[int, int] = field(default_factory=dict)
     breaks: int = 0
+    restored: dict[int, object] = field(default_factory=dict)
+
+    def skip(self, restored: Restored) -> None:
+        """Leave out the items an earlier run finished, and those that cannot be journaled."""
+        self.restored = restored.values
+        self.failures.extend(restored.failures)
+        if self.restored or self.failures:
+            taken = self.restored.keys() | {failure.position for failure in self.failures}
+            self.positions = [p for p in range(len(self.items)) if p not in taken]
+
+    def completed(self, result: BatchResult | None, error: Exception | None) -> Completed[T]:
+        """The finished batch, as the dispatcher yields it."""
+        return Completed(self.start, self.items, result, error, frozenset(self.restored))
 
     def sendable(self) -> list[T]:
         if self.positions is None:
@@ -271,6 +306,8 @@ class _Flight(Generic[T]):
         for sent, value in enumerate(result.values):
             values[self.positions[sent]] = value
         failures = list(self.failures)
+        for position, value in self.restored.items():
+            values[position] = value
         for failure in result.failures:
             failure.position = self.positions[failure.position]
             failures.append(failure)
@@ -280,6 +317,16 @@ class _Flight(Generic[T]):
             failures = [f for f in failures if f.position < ran]
         failures.sort(key=lambda failure: failure.position)
         return BatchResult(values, failures, result.seconds, result.fatal)
+
+    def merge_failed(self, exc: Exception) -> BatchResult:
+        """The result of a batch whose unfinished items all failed with `exc`."""
+        running = self.positions if self.positions is not None else range(len(self.items))
+        values: list[object] = [None] * len(self.items)
+        for position, value in self.restored.items():
+            values[position] = value
+        failures = [*self.failures, *(describe(p, exc) for p in running)]
+        failures.sort(key=lambda failure: failure.position)
+        return BatchResult(values, failures)
 
 
 def _lost_error(lost: LostItem, rules: Limits) -> Exception:
@@ -316,6 +363,8 @@ def _finish(
     rules: Limits,
 ) -> Completed[T] | None:
     """What a finished future means for its batch; ``None`` when the batch must be sent again."""
+    if flight.positions == []:  # nothing was sent: every item was restored or failed already
+        return flight.completed(flight.merge(BatchResult([])), None)
     try:
         raw = future.result()
     except Exception as exc:  # noqa: BLE001 - the batch could not run, or not to the end
@@ -323,8 +372,8 @@ def _finish(
     try:
         result = flight.merge(backend.unpack(raw))
     except Exception as exc:  # noqa: BLE001 - see _unreadable
-        return Completed(flight.start, flight.items, None, _unreadable(exc))
-    return Completed(flight.start, flight.items, result, None)
+        return flight.completed(None, _unreadable(exc))
+    return flight.completed(result, None)
 
 
 def _failed(flight: _Flight[T], exc: Exception, rules: Limits) -> Completed[T] | None:
@@ -332,12 +381,14 @@ def _failed(flight: _Flight[T], exc: Exception, rules: Limits) -> Completed[T] |
     if isinstance(exc, LostItem):
         if flight.lose(exc, rules):
             return None
-        return Completed(flight.start, flight.items, flight.merge(BatchResult([])), None)
+        return flight.completed(flight.merge(BatchResult([])), None)
     if isinstance(exc, BrokenExecutor | CancelledError):  # the pool broke or was replaced
         flight.breaks += 1
         if flight.breaks <= 1:
             return None
-    return Completed(flight.start, flight.items, None, exc)
+    if flight.restored or flight.failures:  # keep what is accounted for already
+        return flight.completed(flight.merge_failed(exc), None)
+    return flight.completed(None, exc)
 
 
 def _unreadable(exc: Exception) -> TransportError:

@@ -10,19 +10,24 @@ import os
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from ._errors import ArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "NO_LIMITS",
     "Kind",
     "Limits",
     "Options",
+    "Tracking",
     "available_cpus",
     "default_workers",
     "make_limits",
     "make_options",
+    "make_tracking",
 ]
 
 Kind = Literal["io", "cpu", "auto"]
@@ -224,6 +229,7 @@ class Limits:
     backoff: float
     timeout: float | None
     max_failures: int | None
+    rate: float | None = None
 
     def retries_timeout(self, attempt: int) -> bool:
         """Whether a timed-out attempt number `attempt` gets another try."""
@@ -245,8 +251,9 @@ def make_limits(
     backoff: object,
     timeout: object,
     max_failures: object,
+    rate: object = None,
 ) -> Limits:
-    """Check the retry, timeout and fail-fast options; raise `ArgumentError` on a bad one."""
+    """Check the retry, timeout, rate and fail-fast options; raise `ArgumentError` on a bad one."""
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         msg = (
             f"retries must be an int >= 0 (extra attempts after the first), got {retries!r}; "
@@ -282,10 +289,58 @@ def make_limits(
             "max_failures=10 to stop after 10 failed items, or leave it out to run every item"
         )
         raise ArgumentError(msg)
+    if rate is not None and (not _is_number(rate) or rate <= 0):  # type: ignore[operator]
+        msg = (
+            f"rate must be a number of item starts per second > 0, got {rate!r}; pass e.g. "
+            "rate=10 for at most 10 calls a second, rate=0.5 for one every 2 s, or leave it "
+            "out for no limit"
+        )
+        raise ArgumentError(msg)
     return Limits(
         retries=retries,
         retry_on=classes,
         backoff=float(backoff),  # type: ignore[arg-type]  # checked above
         timeout=float(timeout) if timeout is not None else None,  # type: ignore[arg-type]
         max_failures=max_failures,
+        rate=float(rate) if rate is not None else None,  # type: ignore[arg-type]  # checked
     )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """What a run shows and remembers as it goes: a progress bar, a checkpoint journal."""
+
+    progress: bool = False
+    checkpoint: Path | None = None
+    key: Callable[[Any], object] | None = None
+
+
+def make_tracking(*, progress: object, checkpoint: object, key: object) -> Tracking:
+    """Check the progress and checkpoint options; raise `ArgumentError` on a bad one."""
+    if not isinstance(progress, bool):
+        msg = (
+            f"progress must be True or False, got {type(progress).__qualname__} {progress!r}; "
+            "pass progress=True for a progress bar"
+        )
+        raise ArgumentError(msg)
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        msg = (
+            f"checkpoint must be a path (str or pathlib.Path), got "
+            f"{type(checkpoint).__qualname__} {checkpoint!r}; pass e.g. checkpoint='run.db'"
+        )
+        raise ArgumentError(msg)
+    if key is not None and not callable(key):
+        msg = (
+            f"key must be a function of one item, got {type(key).__qualname__} {key!r}; "
+            "pass e.g. key=lambda item: item['id']"
+        )
+        raise ArgumentError(msg)
+    if key is not None and checkpoint is None:
+        msg = (
+            "key= gives items their identity in a checkpoint journal, and no checkpoint= was "
+            "given; pass checkpoint='run.db' as well, or leave out key="
+        )
+        raise ArgumentError(msg)
+    path = Path(os.fsdecode(checkpoint)) if checkpoint is not None else None
+    return Tracking(progress=progress, checkpoint=path, key=key)

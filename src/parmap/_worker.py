@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, MutableSequence, Sequence
     from multiprocessing.synchronize import Lock
 
+    from ._rate import Pacer
+
     #: Where a worker reports its progress: a slot of shared memory, or a list.
     Progress = MutableSequence[int] | memoryview
 
@@ -196,6 +198,7 @@ class Policy:
     retry_on: tuple[type[Exception], ...] = (Exception,)
     backoff: float = 0.0
     timed: bool = False  # whether each attempt's start time is reported (a timeout is set)
+    pace: Pacer | None = None  # rate=: each attempt waits for its turn
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt number `attempt` + 1: full jitter, exponential base.
@@ -247,7 +250,9 @@ def run_batch(
         The values (``None`` where an item failed), failures, and timing.
     """
     start = time.perf_counter()
-    if (policy is None or (not policy.retries and not policy.timed)) and not prior:
+    if (
+        policy is None or (not policy.retries and not policy.timed and policy.pace is None)
+    ) and not prior:
         result = _run_plain(fn, items, stop, progress)
     else:
         result = _run_tracked(
@@ -358,6 +363,9 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
     if attempt > 1:  # earlier attempts were lost to a timeout: wait as a retry would
         _pause(policy.delay(attempt - 1), progress)
     while True:
+        if policy.pace is not None:  # waiting for its turn is not part of the attempt
+            _pause(0.0, progress)
+            policy.pace.wait()
         if progress is not None:  # the position last: a reader never sees it with stale times
             progress[STARTED] = time.monotonic_ns()
             progress[ATTEMPT] = attempt

@@ -1,0 +1,466 @@
+"""``checkpoint=PATH``: a SQLite journal of finished items, so a re-run skips what is done.
+
+Each finished item becomes a row: its identity (a digest of ``key(item)``, or
+of the item itself), whether it succeeded, and its pickled result. Rows are
+written as batches finish and committed at least every `COMMIT_SECONDS`, in
+WAL mode: a program killed at any moment (even by ``kill -9``) leaves a
+journal that is whole, holding every item committed before the kill. A re-run
+restores the results of the items that succeeded and runs the others.
+
+Unpickling runs code, so a journal is trusted only when it is this user's
+own: the file must belong to the user and be writable by nobody else (as
+ssh treats key files), and it must carry a mark made with a secret key kept
+in the user's configuration directory (``~/.config/parmap/journal.key``, mode
+0600); each stored result carries a MAC made with that key too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import pickle
+import secrets
+import sqlite3
+import stat
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ._errors import ArgumentError, TransportError
+from ._worker import Failure, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ._dispatch import Completed
+
+__all__ = ["Journal", "Restored", "check_journal", "identity"]
+
+#: ``PRAGMA application_id`` of a parmap journal ("pmj1").
+APPLICATION_ID: Final = 0x706D6A31
+FORMAT_VERSION: Final = 1
+#: Finished items are committed at least this often (and at the end of the run).
+COMMIT_SECONDS: Final = 0.5
+#: ... or when this many rows are waiting.
+COMMIT_ROWS: Final = 20_000
+#: Identities looked up per query when restoring (SQLite's parameter limit is 999 or more).
+LOOKUP_CHUNK: Final = 500
+#: Plain-data types whose ``repr`` is a stable identity across runs and processes.
+_PLAIN: Final = (str, int, float, bytes, bool, type(None))
+
+_SCHEMA: Final = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE items (
+    key BLOB PRIMARY KEY,
+    ok INTEGER NOT NULL,
+    result BLOB,
+    mac BLOB NOT NULL,
+    label TEXT NOT NULL,
+    error TEXT,
+    finished REAL NOT NULL
+);
+"""
+
+
+def identity(value: object) -> bytes:
+    """The journal identity of an item (or of what ``key`` returned for it).
+
+    A digest of its ``repr``, for plain data only: strings, numbers, bytes,
+    booleans, None, and tuples, lists and dicts of those. Their ``repr`` is
+    the same in every run and every process (unlike ``hash()`` of a string);
+    a dict's depends on its insertion order.
+
+    Raises:
+        TypeError: `value` is not plain data; the message says to pass ``key=``.
+
+    Examples:
+        >>> identity("a") == identity("a"), identity("a") == identity(("a",))
+        (True, False)
+        >>> len(identity({"id": 7}))
+        16
+    """
+    if not _is_plain(value, depth=0):
+        msg = (
+            f"checkpoint= needs a stable identity for each item, and this one is a "
+            f"{type(value).__qualname__}, whose repr may differ between runs; pass key=, a "
+            "function returning a str, int or tuple that identifies the item, e.g. "
+            "key=lambda item: item.id"
+        )
+        raise TypeError(msg)
+    return hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=16).digest()
+
+
+def _is_plain(value: object, depth: int) -> bool:
+    if type(value) in _PLAIN:
+        return True
+    if depth > 20:  # noqa: PLR2004 - deeper than any sensible identity
+        return False
+    if type(value) in {tuple, list}:
+        return all(_is_plain(part, depth + 1) for part in value)  # type: ignore[attr-defined]
+    if type(value) is dict:
+        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "parmap"
+
+
+def secret_key() -> bytes:
+    """This user's journal key, made on first use (a 0600 file in a 0700 directory).
+
+    Raises:
+        ArgumentError: The key file exists but others could read or change it.
+    """
+    folder = _config_dir()
+    path = folder / "journal.key"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _check_private(path, "the journal key file")
+        return path.read_bytes()
+    except OSError as exc:
+        msg = (
+            f"checkpoint= needs a key file of its own, and {path} could not be created "
+            f"({exc.strerror}); set XDG_CONFIG_HOME to a directory you can write"
+        )
+        raise ArgumentError(msg) from exc
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def _check_private(path: Path, what: str) -> None:
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        msg = (
+            f"{what} {path} belongs to another user (uid {info.st_uid}); parmap only loads "
+            "results from files you own, since unpickling runs code: use a path of your own"
+        )
+        raise ArgumentError(msg)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        msg = (
+            f"{what} {path} can be changed by other users (mode {stat.filemode(info.st_mode)}); "
+            "parmap only loads results that nobody else could have written, since "
+            f"unpickling runs code: run `chmod go-w {path}` if you trust its contents"
+        )
+        raise ArgumentError(msg)
+
+
+def check_journal(path: Path) -> None:
+    """Check up front that `path` can be a journal: a parmap journal of ours, or a new file.
+
+    Raises:
+        ArgumentError: What is wrong with the path, and what to do.
+    """
+    Journal(path, key=None, keep_results=False).close()
+
+
+class Restored:
+    """What a batch's earlier run left: results to restore, and items that cannot be journaled."""
+
+    __slots__ = ("failures", "values")
+
+    def __init__(self) -> None:
+        """Nothing restored yet."""
+        self.values: dict[int, object] = {}
+        self.failures: list[Failure] = []
+
+
+class Journal:
+    """One run's journal: look up what is done, record what finishes, commit in batches."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        key: Callable[[object], object] | None,
+        keep_results: bool = True,
+    ) -> None:
+        """Open (or create) the journal at `path`.
+
+        Raises:
+            ArgumentError: The path cannot be created or written, is not a
+                parmap journal, or is not trusted (see the module's docs).
+        """
+        self.path = path
+        self._key = key
+        self._keep = keep_results
+        self._secret = secret_key()
+        self._connection = self._connect()
+        self._pending: dict[int, list[bytes | None]] = {}
+        self._rows: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]] = []
+        self._last_commit = time.monotonic()
+        self._any_done = (
+            self._connection.execute("SELECT 1 FROM items WHERE ok = 1 LIMIT 1").fetchone()
+            is not None
+        )
+
+    # --------------------------------------------------------------- opening
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        fresh = not path.exists() or (path.is_file() and path.stat().st_size == 0)
+        if path.exists() and not path.is_file():
+            msg = f"checkpoint={str(path)!r} is not a file; pass the path of a journal file"
+            raise ArgumentError(msg)
+        if fresh:
+            self._create_file(path)
+        else:
+            _check_private(path, "the checkpoint journal")
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            msg = f"checkpoint={str(path)!r} could not be opened: {exc}; pass a writable path"
+            raise ArgumentError(msg) from exc
+        try:
+            self._prepare(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @staticmethod
+    def _create_file(path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as exc:
+            msg = (
+                f"checkpoint={str(path)!r} cannot be created: {exc.strerror}; pass a path in a "
+                "directory you can write (the directory must exist)"
+            )
+            raise ArgumentError(msg) from exc
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        not_ours = (
+            f"checkpoint={str(self.path)!r} is not a parmap journal; pass the path of a new "
+            "file (it is created), or of a journal an earlier run wrote"
+        )
+        try:
+            application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if application_id == 0 and tables == 0:
+                self._initialise(connection)
+            elif application_id != APPLICATION_ID:
+                raise ArgumentError(not_ours)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            mark = connection.execute("SELECT value FROM meta WHERE name = 'mark'").fetchone()
+            salt = connection.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            msg = f"{not_ours} ({exc})"
+            raise ArgumentError(msg) from exc
+        if mark is None or salt is None or not hmac.compare_digest(mark[0], self._mac(salt[0])):
+            msg = (
+                f"checkpoint={str(self.path)!r} was not written by your parmap (its mark does "
+                "not match your key in ~/.config/parmap/journal.key); its results are not "
+                "loaded, since unpickling runs code: pass a new path, or delete the file"
+            )
+            raise ArgumentError(msg)
+
+    def _initialise(self, connection: sqlite3.Connection) -> None:
+        """Create the tables and the mark in one transaction: all of it or none of it."""
+        salt = secrets.token_bytes(16)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.executemany(
+                "INSERT INTO meta (name, value) VALUES (?, ?)",
+                [
+                    ("format", str(FORMAT_VERSION).encode()),
+                    ("salt", salt),
+                    ("mark", self._mac(salt)),
+                ],
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _mac(self, *parts: bytes) -> bytes:
+        digest = hmac.new(self._secret, digestmod=hashlib.sha256)
+        for part in parts:
+            digest.update(len(part).to_bytes(8, "little"))
+            digest.update(part)
+        return digest.digest()[:16]
+
+    # --------------------------------------------------------------- reading
+
+    def restore(self, start: int, items: Sequence[object]) -> Restored:
+        """Look up a batch: the results of its items that an earlier run finished.
+
+        The identities are kept for `record`. An item that has no identity
+        (``key`` raised, or it is not plain data) fails with the reason.
+        """
+        restored = Restored()
+        keys: list[bytes | None] = []
+        for position, item in enumerate(items):
+            try:
+                keys.append(identity(self._key(item) if self._key is not None else item))
+            except Exception as exc:  # noqa: BLE001 - that item fails, with the reason
+                keys.append(None)
+                restored.failures.append(describe(position, _no_identity(exc, self._key)))
+        self._pending[start] = keys
+        if self._any_done:
+            self._look_up(keys, restored)
+        return restored
+
+    def _look_up(self, keys: list[bytes | None], restored: Restored) -> None:
+        where = {key: position for position, key in enumerate(keys) if key is not None}
+        wanted = list(where)
+        for first in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[first : first + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, result, mac FROM items WHERE ok = 1 AND key IN ({marks})"  # noqa: S608
+            rows = self._connection.execute(query, chunk).fetchall()
+            for key, data, mac in rows:
+                value = self._load(key, data, mac)
+                if value is not _NOT_RESTORED:
+                    restored.values[where[key]] = value
+
+    def _load(self, key: bytes, data: bytes | None, mac: bytes) -> object:
+        if not hmac.compare_digest(mac, self._mac(key, b"1", data or b"")):
+            msg = (
+                f"checkpoint={str(self.path)!r} holds a result that your parmap did not write "
+                "(its MAC does not match); nothing more is loaded from it, since unpickling "
+                "runs code: delete the file and run again"
+            )
+            raise ArgumentError(msg)
+        if not self._keep:
+            return None
+        try:
+            return pickle.loads(data) if data is not None else None  # noqa: S301 - MAC checked
+        except Exception:  # noqa: BLE001 - cannot be restored (a class gone): run it again
+            return _NOT_RESTORED
+
+    # --------------------------------------------------------------- writing
+
+    def record(self, done: Completed[Any]) -> None:
+        """Write a finished batch's items (those not restored), committing now and then.
+
+        A result that cannot be pickled fails its item, with the reason: a
+        re-run then runs it again rather than losing it.
+        """
+        keys = self._pending.pop(done.start, None)
+        if keys is None:
+            return
+        now = time.time()
+        result = done.result
+        if result is None:  # the batch failed as a whole
+            error = f"{type(done.error).__name__}: {done.error}"
+            for position, key in enumerate(keys):
+                if key is not None:
+                    self._rows.append(self._row(key, None, done.items[position], error, now))
+        else:
+            failed = {failure.position: failure for failure in result.failures}
+            for position, value in enumerate(result.values):
+                key = keys[position]
+                if key is None or position in done.restored:
+                    continue
+                failure = failed.get(position)
+                if failure is not None:
+                    error = f"{failure.type_name}: {failure.message}"
+                    self._rows.append(self._row(key, None, done.items[position], error, now))
+                    continue
+                try:
+                    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:  # noqa: BLE001 - fails this item, see above
+                    _unstorable(result, position, exc)
+                    error = f"TransportError: result not stored ({type(exc).__name__})"
+                    self._rows.append(self._row(key, None, done.items[position], error, now))
+                    continue
+                self._rows.append(self._row(key, data, done.items[position], None, now))
+        if len(self._rows) >= COMMIT_ROWS or time.monotonic() - self._last_commit >= COMMIT_SECONDS:
+            self.commit()
+
+    def _row(
+        self, key: bytes, data: bytes | None, item: object, error: str | None, now: float
+    ) -> tuple[bytes, int, bytes | None, bytes, str, str | None, float]:
+        ok = error is None
+        mac = self._mac(key, b"1" if ok else b"0", data or b"")
+        label = _label(item)
+        return (key, int(ok), data, mac, label, error, now)
+
+    def commit(self) -> None:
+        """Write the rows waiting, in one transaction."""
+        rows, self._rows = self._rows, []
+        self._last_commit = time.monotonic()
+        if not rows:
+            return
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(
+                "INSERT INTO items (key, ok, result, mac, label, error, finished) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "ok = excluded.ok, result = excluded.result, mac = excluded.mac, "
+                "label = excluded.label, error = excluded.error, finished = excluded.finished "
+                "WHERE items.ok = 0",
+                rows,
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        """Commit what is waiting and close the file (idempotent)."""
+        try:
+            if self._rows:
+                self.commit()
+        finally:
+            self._connection.close()
+
+
+class _NotRestored:
+    """A stored result that could not be loaded: the item runs again."""
+
+
+_NOT_RESTORED: Final = _NotRestored()
+
+
+def _label(item: object) -> str:
+    try:
+        text = repr(item)
+    except Exception:  # noqa: BLE001 - the label is for people reading the journal only
+        text = f"<{type(item).__qualname__}>"
+    return text if len(text) <= 200 else text[:199] + "…"  # noqa: PLR2004
+
+
+def _no_identity(exc: Exception, key: Callable[[object], object] | None) -> Exception:
+    if key is None:
+        return exc if isinstance(exc, TypeError) else TypeError(str(exc))
+    error = TypeError(
+        f"key= raised {type(exc).__name__}: {exc} for this item, so it has no identity in "
+        "the checkpoint and was not run; make key= return a str, int or tuple for every item"
+        if not isinstance(exc, TypeError) or "stable identity" not in str(exc)
+        else f"key= returned a value that is not plain data: {exc}"
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _unstorable(result: object, position: int, exc: Exception) -> None:
+    """Turn a finished item whose result cannot be pickled into a failure."""
+    error = TransportError(
+        f"the result of this item could not be stored in the checkpoint: "
+        f"{type(exc).__name__}: {exc}; return plain data (numbers, strings, lists, dicts) "
+        "or leave out checkpoint="
+    )
+    error.__cause__ = exc
+    with contextlib.suppress(AttributeError):
+        result.values[position] = None  # type: ignore[attr-defined]
+        failures: list[Failure] = result.failures  # type: ignore[attr-defined]
+        failures.append(describe(position, error))
+        failures.sort(key=lambda failure: failure.position)

@@ -1,0 +1,94 @@
+"""rate=R: at most R item starts in any one-second window, shared by every worker."""
+
+from __future__ import annotations
+
+import bisect
+import glob
+import itertools
+import math
+import time
+from typing import Any
+
+import pytest
+
+from parmap import ArgumentError, parmap
+from parmap._rate import Pacer
+
+
+def started_at(x: int) -> float:
+    """The item's start time on the machine-wide monotonic clock (the same in every process)."""
+    del x
+    return time.monotonic()
+
+
+def most_in_one_second(starts: list[float]) -> int:
+    """The largest number of starts in any closed one-second window."""
+    ordered = sorted(starts)
+    return max(bisect.bisect_right(ordered, first + 1.0) - i for i, first in enumerate(ordered))
+
+
+@pytest.mark.timeout(60)
+def test_forty_items_at_twenty_a_second(kind: Any) -> None:
+    began = time.monotonic()
+    summary = parmap(started_at, range(40), kind=kind, rate=20, workers=8)
+    took = time.monotonic() - began
+    starts = [start for start in summary.results if start is not None]
+    assert len(starts) == 40
+    assert most_in_one_second(starts) <= 21  # R, plus one at the window's edges
+    # 40 starts spaced 1/20 s apart span 39/20 s, whatever the number of workers
+    assert max(starts) - min(starts) >= 39 / 20 - 0.01
+    assert took >= 39 / 20 - 0.01
+
+
+@pytest.mark.timeout(30)
+def test_fractional_rate_spaces_starts_seconds_apart() -> None:
+    summary = parmap(started_at, range(3), rate=0.5, workers=3)
+    starts = sorted(start for start in summary.results if start is not None)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 2.0 - 0.01 for gap in gaps), gaps
+
+
+@pytest.mark.timeout(30)
+def test_retries_are_paced_too() -> None:
+    attempts: list[float] = []
+
+    def flaky(x: int) -> int:
+        attempts.append(time.monotonic())
+        if len(attempts) % 2:
+            raise ConnectionError(x)
+        return x
+
+    summary = parmap(flaky, range(5), rate=10, retries=3, workers=5)
+    assert summary.ok
+    assert len(attempts) >= 6  # at least one retry happened
+    ordered = sorted(attempts)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
+    assert min(gaps) >= 0.1 - 0.01
+
+
+def test_rate_and_workers_are_independent() -> None:
+    summary = parmap(started_at, range(10), rate=1000, workers=2)
+    assert summary.ok
+    assert summary.backend == "threads ×2"
+
+
+def test_the_schedule_file_is_removed_after_the_run() -> None:
+    before = set(glob.glob("/dev/shm/parmap-rate-*"))  # noqa: PTH207, S108 - a pattern in /dev/shm
+    parmap(started_at, range(5), rate=500, kind="cpu", workers=2)
+    assert set(glob.glob("/dev/shm/parmap-rate-*")) <= before  # noqa: PTH207, S108
+
+
+def test_pacer_spaces_successive_starts() -> None:
+    pacer = Pacer(200.0)
+    try:
+        starts = [pacer.wait() for _ in range(5)]
+    finally:
+        pacer.close()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 1 / 200 - 1e-9 for gap in gaps), gaps
+
+
+@pytest.mark.parametrize("bad", [0, -1, "fast", math.nan, math.inf, True])
+def test_bad_rate_is_refused_up_front(bad: object) -> None:
+    with pytest.raises(ArgumentError, match="rate must be a number of item starts per second"):
+        parmap(started_at, [1], rate=bad)  # type: ignore[arg-type]

@@ -315,3 +315,12 @@ def test_kill_9_leaves_a_whole_journal_and_the_rerun_finishes(
     assert not done & set(calls.items)  # nothing recorded as done ran again
     assert summary.succeeded + summary.skipped == summary.total == 400
     assert summary.results == [x * 3 for x in range(400)]
+
+
+def test_a_journal_key_others_can_read_is_refused(tmp_path: Path, own_key: Path) -> None:
+    parmap(fail_on_sevens, range(3), checkpoint=tmp_path / "run.db")
+    key_file = own_key / "parmap" / "journal.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key_file.chmod(0o644)
+    with pytest.raises(ArgumentError, match="can be read by other users"):
+        parmap(fail_on_sevens, range(3), checkpoint=tmp_path / "run.db")

@@ -121,7 +121,7 @@ def secret_key() -> bytes:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        _check_private(path, "the journal key file")
+        _check_private(path, "the journal key file", secret=True)
         return path.read_bytes()
     except OSError as exc:
         msg = (
@@ -135,7 +135,7 @@ def secret_key() -> bytes:
     return key
 
 
-def _check_private(path: Path, what: str) -> None:
+def _check_private(path: Path, what: str, *, secret: bool = False) -> None:
     info = path.stat()
     if info.st_uid != os.getuid():
         msg = (
@@ -148,6 +148,12 @@ def _check_private(path: Path, what: str) -> None:
             f"{what} {path} can be changed by other users (mode {stat.filemode(info.st_mode)}); "
             "parmap only loads results that nobody else could have written, since "
             f"unpickling runs code: run `chmod go-w {path}` if you trust its contents"
+        )
+        raise ArgumentError(msg)
+    if secret and info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        msg = (
+            f"{what} {path} can be read by other users (mode {stat.filemode(info.st_mode)}), "
+            f"who could then forge journals that parmap would trust: run `chmod 600 {path}`"
         )
         raise ArgumentError(msg)
 

@@ -32,9 +32,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """Type-check the package and the tests with mypy --strict."""
+    """Type-check the package and the tests with mypy --strict; verify the exported types."""
     session.install("-e", ".[test,lint]")
     session.run("mypy")
+    session.run("basedpyright", "--verifytypes", "parmap", "--ignoreexternal")
 
 
 @nox.session

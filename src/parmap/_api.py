@@ -13,7 +13,6 @@ from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchS
 from ._collect import Collector, RunLog, outcomes
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
-from ._journal import Journal, check_journal
 from ._options import (
     Kind,
     Limits,
@@ -24,15 +23,16 @@ from ._options import (
     make_options,
     make_tracking,
 )
-from ._progress import ProgressBar
-from ._rate import Pacer
 from ._worker import BatchResult, Policy, in_worker_process, run_batch
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Generator, Iterator
     from concurrent.futures import Executor
+    from pathlib import Path
 
+    from ._journal import Journal
+    from ._rate import Pacer
     from ._summary import Outcome, Summary
 
 __all__ = ["check_options", "imap", "parmap"]
@@ -182,7 +182,7 @@ def parmap(
     _check_callable(fn)
     _check_iterable(items)
     if tracking.checkpoint is not None:
-        check_journal(tracking.checkpoint)
+        _check_journal(tracking.checkpoint)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
     runs = _execute(
         fn,
@@ -296,7 +296,7 @@ def imap(
     _check_callable(fn)
     _check_iterable(items)
     if tracking.checkpoint is not None:
-        check_journal(tracking.checkpoint)
+        _check_journal(tracking.checkpoint)
     runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered, tracking=tracking)
     return _stream(runs, limits.max_failures)
 
@@ -348,16 +348,25 @@ def _execute(
     left, the workers are released (waited for when every batch finished,
     stopped at once otherwise), and the bar and the journal are closed.
     """
+    # imported here: runs without these options never load sqlite3, tqdm and friends
     with contextlib.ExitStack() as stack:
-        pacer = Pacer(limits.rate) if limits.rate is not None else None
-        if pacer is not None:
+        pacer = None
+        if limits.rate is not None:
+            from ._rate import Pacer  # noqa: PLC0415
+
+            pacer = Pacer(limits.rate)
             stack.callback(pacer.close)
         journal = None
         if tracking.checkpoint is not None:
+            from ._journal import Journal  # noqa: PLC0415
+
             journal = Journal(tracking.checkpoint, key=tracking.key, keep_results=keep_results)
             stack.callback(journal.close)
-        bar = ProgressBar(_length(items)) if tracking.progress else None
-        if bar is not None:
+        bar = None
+        if tracking.progress:
+            from ._progress import ProgressBar  # noqa: PLC0415
+
+            bar = ProgressBar(_length(items))
             stack.callback(bar.close)
         runs = _run(fn, items, options, limits, log, ordered=ordered, pacer=pacer, journal=journal)
         stack.callback(runs.close)
@@ -528,6 +537,12 @@ def check_options(**options: Any) -> tuple[Options, Limits, Tracking]:  # noqa: 
             _check_flag(flag, options[flag])
     _check_timeout_target(limits, checked)
     return checked, limits, tracking
+
+
+def _check_journal(path: Path) -> None:
+    from ._journal import check_journal  # noqa: PLC0415 - see _execute
+
+    check_journal(path)
 
 
 def _check_timeout_target(limits: Limits, options: Options) -> None:

@@ -266,7 +266,7 @@ class Journal:
         if mark is None or salt is None or not hmac.compare_digest(mark[0], self._mac(salt[0])):
             msg = (
                 f"checkpoint={str(self.path)!r} was not written by your parmap (its mark does "
-                "not match your key in ~/.config/parmap/journal.key); its results are not "
+                f"not match your key in {_config_dir() / 'journal.key'}); its results are not "
                 "loaded, since unpickling runs code: pass a new path, or delete the file"
             )
             raise ArgumentError(msg)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
+from ._coroutines import check_async_target, is_async_callable
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import Kind, Limits, Options, default_workers, make_limits, make_options
@@ -58,8 +58,12 @@ def parmap(
 
     Args:
         fn: Called once per item. Any callable: with ``kind="cpu"`` lambdas,
-            closures and functions defined in ``__main__`` work too (they
-            travel by value with cloudpickle).
+            closures and functions defined in ``__main__`` or a notebook
+            cell work too (they travel by value with cloudpickle). A
+            coroutine function (``async def``) runs on an asyncio event loop
+            of parmap's own, on a helper thread (so this works in a running
+            loop too); ``kind="cpu"`` refuses it. A plain function that
+            returns a coroutine fails its items with a `TypeError` saying so.
         items: Any iterable, read lazily: only a bounded window of items is
             in flight at once, so generators and huge streams are fine.
         kind: ``"io"`` for work that waits (network, disk): threads.
@@ -69,7 +73,8 @@ def parmap(
             choice and its reason are in ``summary.notes``.
         workers: How many items run at once. Default: for ``"io"``
             ``max(32, cpus + 4)``; for ``"cpu"`` the CPUs this process may
-            use (affinity and cgroup quota respected).
+            use (affinity and cgroup quota respected); for a coroutine
+            function 100 awaiting at once.
         batch_size: Items sent to a worker per task. ``"auto"`` starts at one
             and grows batches of fast items until each holds a few
             milliseconds (threads) or ~50 ms (processes) of work, shrinking
@@ -132,7 +137,7 @@ def parmap(
         timeout=timeout,
         max_failures=max_failures,
     )
-    _check_callable(fn)
+    _check_callable(fn, options)
     _check_iterable(items)
     collector: Collector[T, R] = Collector(keep_results=keep_results)
     runs = _execute(fn, items, options, limits, collector.log, ordered=False)
@@ -222,7 +227,7 @@ def imap(
         timeout=timeout,
         max_failures=max_failures,
     )
-    _check_callable(fn)
+    _check_callable(fn, options)
     _check_iterable(items)
     runs = _execute(fn, items, options, limits, RunLog(), ordered=ordered)
     return _stream(runs, limits.max_failures)
@@ -283,8 +288,12 @@ def _execute(
         if limits.retries or limits.timeout is not None
         else None
     )
-    chosen = options.kind
-    if options.executor is None and chosen == "auto":
+    chosen: Kind | Literal["async"] = options.kind
+    if is_async_callable(fn):  # a coroutine function runs on an event loop (_asyncio)
+        chosen = "async"
+        if options.kind == "auto":
+            log.notes.append("kind='auto' chose the asyncio loop: fn is a coroutine function")
+    elif options.executor is None and chosen == "auto":
         chosen, probed = _probe(fn, source, policy, log.notes)
         if probed is not None:
             yield probed
@@ -309,7 +318,8 @@ def _execute(
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        target = THREAD_TARGET if isinstance(backend, ThreadBackend) else PROCESS_TARGET
+        in_process = isinstance(backend, ThreadBackend) or chosen == "async"
+        target = THREAD_TARGET if in_process else PROCESS_TARGET
         sizer = AutoBatchSize(workers=count, target=target, total=total)
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
@@ -404,19 +414,14 @@ def _check_flag(name: str, value: object) -> None:
         raise ArgumentError(msg)
 
 
-def _check_callable(fn: object) -> None:
+def _check_callable(fn: object, options: Options) -> None:
     if not callable(fn):
         msg = (
             f"fn must be callable, got {type(fn).__qualname__} {fn!r}; pass the function "
             "itself, e.g. parmap(process, items), not parmap(process(item), items)"
         )
         raise ArgumentError(msg)
-    if inspect.iscoroutinefunction(fn):
-        msg = (
-            f"fn {fn!r} is a coroutine function (async def); parmap runs plain functions "
-            "for now: wrap it, e.g. parmap(lambda x: asyncio.run(fn(x)), items)"
-        )
-        raise ArgumentError(msg)
+    check_async_target(fn, options)
 
 
 def _check_iterable(items: object) -> None:

@@ -91,6 +91,7 @@ class LoopBackend:
         self._timeout = timeout
         self._slots = asyncio.Semaphore(workers)
         self._pending: set[Future[object]] = set()
+        self._stopped = False
         self._lock = threading.Lock()
         self.sent_bytes = 0
         self.description = f"asyncio ×{workers}"
@@ -177,6 +178,8 @@ class LoopBackend:
             # a thread), and outside the semaphore, so that paced items hold no slot.
             try:
                 async with self._slots:
+                    if self._stopped:  # cancelled while waiting for a slot, or before it started
+                        raise asyncio.CancelledError
                     return await self._call(item, attempt), None
             except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
                 if attempt <= policy.retries and isinstance(exc, policy.retry_on):
@@ -229,7 +232,13 @@ class LoopBackend:
         return self._thread is not None and not self._thread.is_alive()
 
     def cancel_all(self) -> None:
-        """Cancel every batch still running; their coroutines are cancelled on the loop."""
+        """Cancel every batch still running; their coroutines are cancelled on the loop.
+
+        A batch submitted meanwhile, whose task the loop has not created yet,
+        cannot be cancelled through its future: the flag stops it before its
+        first item.
+        """
+        self._stopped = True
         with self._lock:
             pending = list(self._pending)
         for future in pending:

@@ -163,7 +163,7 @@ def test_amap_errors_and_fatal_exceptions() -> None:
 
     assert asyncio.run(main()) == ["one"]
 
-    async def interrupt(x: int) -> int:
+    async def interrupt(_: int) -> int:
         raise KeyboardInterrupt
 
     async def interrupted() -> None:

@@ -1,5 +1,9 @@
 """Coroutine functions: run on an event loop, bounded, ordered, per-item errors and timeouts."""
 
+# parmap()'s signature types the results of a coroutine function as coroutines (it has no
+# overload for async fn yet; amap() has): comparing them with ints is what these tests do.
+# mypy: disable-error-code="comparison-overlap"
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +16,7 @@ import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -101,11 +105,11 @@ def test_imap_streams_coroutine_results() -> None:
     """imap runs a coroutine function on the loop too, in order or as completed."""
     assert [o.value for o in imap(double, range(6))] == [0, 2, 4, 6, 8, 10]
     unordered = imap(double, range(6), ordered=False, kind="auto")
-    assert sorted(o.value or 0 for o in unordered) == [0, 2, 4, 6, 8, 10]
+    assert sorted(cast("int", o.value) for o in unordered) == [0, 2, 4, 6, 8, 10]
 
 
 def test_timeout_cancels_the_items_coroutine() -> None:
-    """A hung item fails with TimeoutError after `timeout`; its coroutine is cancelled; others run."""
+    """A hung item fails with TimeoutError after `timeout`, its coroutine cancelled; others run."""
     cancelled: list[int] = []
 
     async def maybe_hang(x: int) -> int:
@@ -191,7 +195,7 @@ def test_sync_fn_in_a_running_loop() -> None:
 def test_async_fn_in_a_running_loop_does_not_touch_that_loop() -> None:
     """A blocking call with an async fn inside a running loop: runs on parmap's own loop."""
 
-    async def main() -> tuple[list[int | None], bool]:
+    async def main() -> tuple[list[object], bool]:
         caller = asyncio.get_running_loop()
         loops: set[asyncio.AbstractEventLoop] = set()
 
@@ -199,7 +203,7 @@ def test_async_fn_in_a_running_loop_does_not_touch_that_loop() -> None:
             loops.add(asyncio.get_running_loop())
             return x
 
-        results = parmap(where, range(5)).results
+        results: list[object] = list(parmap(where, range(5)).results)
         return results, caller not in loops and len(loops) == 1
 
     assert asyncio.run(main()) == ([0, 1, 2, 3, 4], True)
@@ -250,7 +254,7 @@ def test_plain_fn_returning_a_coroutine_fails_clearly(kind: Kind) -> None:
     The coroutine is closed, so no "never awaited" RuntimeWarning follows
     (filterwarnings=error would turn one into a failure).
     """
-    summary = parmap(lambda x: double(x), [1, 2], kind=kind)
+    summary = parmap(lambda x: double(x), [1, 2], kind=kind)  # noqa: PLW0108 - the point
     assert summary.results == [None, None]
     assert [e.type_name for e in summary.errors] == ["TypeError", "TypeError"]
     assert "returned a coroutine" in summary.errors[0].message

@@ -179,7 +179,7 @@ class LoopBackend:
             try:
                 async with self._slots:
                     if self._stopped:  # cancelled while waiting for a slot, or before it started
-                        raise asyncio.CancelledError
+                        raise asyncio.CancelledError  # noqa: TRY301 - ends this batch's task
                     return await self._call(item, attempt), None
             except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
                 if attempt <= policy.retries and isinstance(exc, policy.retry_on):

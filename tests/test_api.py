@@ -506,14 +506,14 @@ def test_items_not_iterable() -> None:
         parmap(double, 5)  # type: ignore[arg-type]
 
 
-def test_coroutine_function_rejected_with_hint() -> None:
-    """A coroutine function gets a clear message instead of un-awaited coroutines."""
+def test_coroutine_function_rejected_with_hint_for_cpu() -> None:
+    """A coroutine function with kind='cpu' gets a clear message (more in test_asyncio.py)."""
 
     async def fetch(x: int) -> int:
         return x
 
     with pytest.raises(pm.ArgumentError, match="coroutine function"):
-        parmap(fetch, [1])
+        parmap(fetch, [1], kind="cpu")
 
 
 class CountingFunction:

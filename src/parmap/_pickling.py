@@ -33,10 +33,17 @@ def load_code(data: bytes, filename: str, lines: list[str]) -> types.CodeType:
     return code
 
 
-def _reduce_code(code: types.CodeType) -> tuple[Any, tuple[bytes, str, list[str]]]:
+def _reduce_code(code: types.CodeType) -> tuple[Any, tuple[Any, ...]]:
+    try:
+        data = marshal.dumps(code)
+    except ValueError:  # constants marshal cannot write (code built by hand): cloudpickle's way
+        return _CLOUDPICKLE_CODE(code)  # type: ignore[no-any-return]
     filename = code.co_filename
     lines = [] if Path(filename).is_file() else linecache.getlines(filename)
-    return load_code, (marshal.dumps(code), filename, lines)
+    return load_code, (data, filename, lines)
+
+
+_CLOUDPICKLE_CODE = cloudpickle.Pickler.dispatch_table[types.CodeType]
 
 
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle is untyped

@@ -68,6 +68,18 @@ def lend_loop(loan: LoanedLoop) -> contextvars.Context:
     return context
 
 
+def _lendable() -> LoanedLoop | None:
+    """The loop lent by `amap`, unless this thread runs it (a blocking call would deadlock)."""
+    loan = _LOANED.get()
+    if loan is None:
+        return None
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return loan
+    return None if running is loan.loop else loan
+
+
 class LoopBackend:
     """Batches run as coroutines on an event loop; each item awaits `fn(item)`.
 
@@ -95,7 +107,7 @@ class LoopBackend:
         self._lock = threading.Lock()
         self.sent_bytes = 0
         self.description = f"asyncio ×{workers}"
-        self._loan = _LOANED.get()
+        self._loan = _lendable()
         self._thread: threading.Thread | None = None
         if self._loan is not None:
             self._loop = self._loan.loop

@@ -490,30 +490,30 @@ def test_bad_options_rejected_before_any_work(kwargs: dict[str, object], match: 
     """Bad options raise ArgumentError, showing the value, before fn is ever called."""
     called = threading.Event()
     with pytest.raises(pm.ArgumentError, match=match):
-        parmap(lambda _: called.set(), [1], **kwargs)  # type: ignore[arg-type]
+        parmap(lambda _: called.set(), [1], **kwargs)  # type: ignore[call-overload]
     assert not called.is_set()
 
 
 def test_fn_not_callable() -> None:
     """A non-callable fn is rejected with a hint."""
     with pytest.raises(pm.ArgumentError, match=r"fn must be callable, got int 3"):
-        parmap(3, [1])  # type: ignore[arg-type]
+        parmap(3, [1])  # type: ignore[call-overload]
 
 
 def test_items_not_iterable() -> None:
     """A non-iterable items is rejected with a hint."""
     with pytest.raises(pm.ArgumentError, match=r"items must be iterable, got int 5"):
-        parmap(double, 5)  # type: ignore[arg-type]
+        parmap(double, 5)  # type: ignore[call-overload]
 
 
-def test_coroutine_function_rejected_with_hint() -> None:
-    """A coroutine function gets a clear message instead of un-awaited coroutines."""
+def test_coroutine_function_rejected_with_hint_for_cpu() -> None:
+    """A coroutine function with kind='cpu' gets a clear message (more in test_asyncio.py)."""
 
     async def fetch(x: int) -> int:
         return x
 
     with pytest.raises(pm.ArgumentError, match="coroutine function"):
-        parmap(fetch, [1])
+        parmap(fetch, [1], kind="cpu")
 
 
 class CountingFunction:

@@ -237,7 +237,7 @@ def test_a_tampered_result_is_never_unpickled(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [42, object()])
 def test_checkpoint_must_be_a_path(bad: object) -> None:
     with pytest.raises(ArgumentError, match="checkpoint must be a path"):
-        parmap(fail_on_sevens, [1], checkpoint=bad)  # type: ignore[arg-type]
+        parmap(fail_on_sevens, [1], checkpoint=bad)  # type: ignore[call-overload]
 
 
 def test_key_needs_a_checkpoint() -> None:

@@ -34,6 +34,7 @@ PUBLIC_NAMES = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "amap",
     "each",
     "imap",
     "parallel",

@@ -153,7 +153,7 @@ def test_keyboard_interrupt_from_fn_after_earlier_outcomes() -> None:
 def test_arguments_checked_at_the_call() -> None:
     """imap checks its arguments when called, before the first next()."""
     with pytest.raises(pm.ArgumentError, match="ordered must be True or False, got str 'yes'"):
-        imap(square, [1], ordered="yes")  # type: ignore[arg-type]
+        imap(square, [1], ordered="yes")  # type: ignore[call-overload]
     with pytest.raises(pm.ArgumentError, match="workers"):
         imap(square, [1], workers=0)
 
@@ -178,4 +178,4 @@ def test_keep_results_false_keeps_counts_and_errors(kind: Kind) -> None:
 def test_keep_results_must_be_a_bool() -> None:
     """keep_results rejects non-bools with a clear message."""
     with pytest.raises(pm.ArgumentError, match="keep_results must be True or False"):
-        pm.parmap(square, [1], keep_results=None)  # type: ignore[arg-type]
+        pm.parmap(square, [1], keep_results=None)  # type: ignore[call-overload]

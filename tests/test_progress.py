@@ -135,4 +135,4 @@ def test_bar_closed_when_imap_is_left_early(bars: list[RecordingBar]) -> None:
 @pytest.mark.parametrize("bad", ["yes", 1, None])
 def test_progress_must_be_a_bool(bad: object) -> None:
     with pytest.raises(ArgumentError, match="progress must be True or False"):
-        parmap(fail_on_sevens, [1], progress=bad)  # type: ignore[arg-type]
+        parmap(fail_on_sevens, [1], progress=bad)  # type: ignore[call-overload]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import glob
 import itertools
@@ -93,4 +94,21 @@ def test_pacer_spaces_successive_starts() -> None:
 @pytest.mark.parametrize("bad", [0, -1, "fast", math.nan, math.inf, True])
 def test_bad_rate_is_refused_up_front(bad: object) -> None:
     with pytest.raises(ArgumentError, match="rate must be a number of item starts per second"):
-        parmap(started_at, [1], rate=bad)  # type: ignore[arg-type]
+        parmap(started_at, [1], rate=bad)  # type: ignore[call-overload]
+
+
+async def started_at_async(x: int) -> float:
+    """`started_at`, as a coroutine function."""
+    await asyncio.sleep(0)
+    return started_at(x)
+
+
+@pytest.mark.timeout(60)
+def test_coroutine_functions_are_paced_too() -> None:
+    began = time.monotonic()
+    summary = parmap(started_at_async, range(40), rate=20, workers=10)
+    took = time.monotonic() - began
+    starts = [start for start in summary.results if start is not None]
+    assert len(starts) == 40
+    assert most_in_one_second(starts) <= 21
+    assert took >= 39 / 20 - 0.01

@@ -161,7 +161,7 @@ def test_timed_out_attempt_is_retried_on_threads() -> None:
 def test_bad_timeout_rejected(value: object) -> None:
     """timeout must be a positive number of seconds."""
     with pytest.raises(pm.ArgumentError, match="timeout must be a number of seconds > 0"):
-        parmap(abs, [1], timeout=value)  # type: ignore[arg-type]
+        parmap(abs, [1], timeout=value)  # type: ignore[call-overload]
 
 
 def test_timeout_with_callers_executor_rejected() -> None:

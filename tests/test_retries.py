@@ -129,6 +129,6 @@ def test_imap_stops_after_max_failures(kind: Kind) -> None:
 def test_bad_limits_rejected_up_front(kwargs: dict[str, object], match: str) -> None:
     """Bad retry and fail-fast options raise ArgumentError before any work starts."""
     with pytest.raises(pm.ArgumentError, match=match):
-        parmap(fail, [1], **kwargs)  # type: ignore[arg-type]
+        parmap(fail, [1], **kwargs)  # type: ignore[call-overload]
     with pytest.raises(pm.ArgumentError, match=match):
-        imap(fail, [1], **kwargs)  # type: ignore[arg-type]
+        imap(fail, [1], **kwargs)  # type: ignore[call-overload]

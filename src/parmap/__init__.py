@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from ._amap import amap as amap
 from ._api import imap as imap
 from ._api import parmap as parmap
 from ._decorators import MapOptions as MapOptions
@@ -43,6 +44,7 @@ __all__ = [
     "UnpicklableFunctionError",
     "WorkerDiedError",
     "__version__",
+    "amap",
     "each",
     "imap",
     "parallel",

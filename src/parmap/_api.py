@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._backends import ThreadBackend, open_backend
 from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
+from ._coroutines import check_async_target, is_async_callable
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import (
@@ -27,7 +27,7 @@ from ._worker import BatchResult, Policy, in_worker_process, run_batch
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Generator, Iterator
+    from collections.abc import Awaitable, Callable, Generator, Iterator
     from concurrent.futures import Executor
     from pathlib import Path
 
@@ -49,6 +49,29 @@ WINDOW_PER_WORKER = 2
 CPU_SHARE = 0.5
 
 
+@overload
+def parmap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    kind: Kind = "io",
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+    keep_results: bool = True,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    timeout: float | None = None,
+    max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
+) -> Summary[T, R]: ...
+
+
+@overload
 def parmap(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -67,7 +90,28 @@ def parmap(
     progress: bool = False,
     checkpoint: str | os.PathLike[str] | None = None,
     key: Callable[[T], object] | None = None,
-) -> Summary[T, R]:
+) -> Summary[T, R]: ...
+
+
+def parmap(
+    fn: Callable[[T], Any],
+    items: Iterable[T],
+    *,
+    kind: Kind = "io",
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+    keep_results: bool = True,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    timeout: float | None = None,
+    max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
+) -> Summary[T, Any]:
     """Call `fn` on every item, concurrently, and report what happened to each.
 
     An item whose call raises an `Exception` is recorded in the summary and
@@ -77,8 +121,12 @@ def parmap(
 
     Args:
         fn: Called once per item. Any callable: with ``kind="cpu"`` lambdas,
-            closures and functions defined in ``__main__`` work too (they
-            travel by value with cloudpickle).
+            closures and functions defined in ``__main__`` or a notebook
+            cell work too (they travel by value with cloudpickle). A
+            coroutine function (``async def``) runs on an asyncio event loop
+            of parmap's own, on a helper thread (so this works in a running
+            loop too); ``kind="cpu"`` refuses it. A plain function that
+            returns a coroutine fails its items with a `TypeError` saying so.
         items: Any iterable, read lazily: only a bounded window of items is
             in flight at once, so generators and huge streams are fine.
         kind: ``"io"`` for work that waits (network, disk): threads.
@@ -88,7 +136,8 @@ def parmap(
             choice and its reason are in ``summary.notes``.
         workers: How many items run at once. Default: for ``"io"``
             ``max(32, cpus + 4)``; for ``"cpu"`` the CPUs this process may
-            use (affinity and cgroup quota respected).
+            use (affinity and cgroup quota respected); for a coroutine
+            function 100 awaiting at once.
         batch_size: Items sent to a worker per task. ``"auto"`` starts at one
             and grows batches of fast items until each holds a few
             milliseconds (threads) or ~50 ms (processes) of work, shrinking
@@ -179,11 +228,11 @@ def parmap(
         checkpoint=checkpoint,
         key=key,
     )
-    _check_callable(fn)
+    _check_callable(fn, options)
     _check_iterable(items)
     if tracking.checkpoint is not None:
         _check_journal(tracking.checkpoint)
-    collector: Collector[T, R] = Collector(keep_results=keep_results)
+    collector: Collector[T, Any] = Collector(keep_results=keep_results)
     runs = _execute(
         fn,
         items,
@@ -208,6 +257,29 @@ def parmap(
         runs.close()
 
 
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    kind: Kind = "io",
+    ordered: bool = True,
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    timeout: float | None = None,
+    max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
+) -> Iterator[Outcome[T, R]]: ...
+
+
+@overload
 def imap(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -226,7 +298,28 @@ def imap(
     progress: bool = False,
     checkpoint: str | os.PathLike[str] | None = None,
     key: Callable[[T], object] | None = None,
-) -> Iterator[Outcome[T, R]]:
+) -> Iterator[Outcome[T, R]]: ...
+
+
+def imap(
+    fn: Callable[[T], Any],
+    items: Iterable[T],
+    *,
+    kind: Kind = "io",
+    ordered: bool = True,
+    workers: int | None = None,
+    batch_size: int | Literal["auto"] = "auto",
+    executor: Executor | None = None,
+    retries: int = 0,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    backoff: float = 0.0,
+    timeout: float | None = None,
+    max_failures: int | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    key: Callable[[T], object] | None = None,
+) -> Iterator[Outcome[T, Any]]:
     """Like `parmap`, but yield an `Outcome` per item as results arrive.
 
     The input is read lazily through a bounded window, so the first outcomes
@@ -293,7 +386,7 @@ def imap(
         checkpoint=checkpoint,
         key=key,
     )
-    _check_callable(fn)
+    _check_callable(fn, options)
     _check_iterable(items)
     if tracking.checkpoint is not None:
         _check_journal(tracking.checkpoint)
@@ -403,8 +496,12 @@ def _run(
         if limits.retries or limits.timeout is not None or pacer is not None
         else None
     )
-    chosen = options.kind
-    if options.executor is None and chosen == "auto":
+    chosen: Kind | Literal["async"] = options.kind
+    if is_async_callable(fn):  # a coroutine function runs on an event loop (_asyncio)
+        chosen = "async"
+        if options.kind == "auto":
+            log.notes.append("kind='auto' chose the asyncio loop: fn is a coroutine function")
+    elif options.executor is None and chosen == "auto":
         chosen, probed = _probe(fn, source, policy, log.notes, journal)
         if probed is not None:
             yield probed
@@ -429,7 +526,8 @@ def _run(
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        target = THREAD_TARGET if isinstance(backend, ThreadBackend) else PROCESS_TARGET
+        in_process = isinstance(backend, ThreadBackend) or chosen == "async"
+        target = THREAD_TARGET if in_process else PROCESS_TARGET
         sizer = AutoBatchSize(workers=count, target=target, total=total)
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
@@ -561,19 +659,14 @@ def _check_flag(name: str, value: object) -> None:
         raise ArgumentError(msg)
 
 
-def _check_callable(fn: object) -> None:
+def _check_callable(fn: object, options: Options) -> None:
     if not callable(fn):
         msg = (
             f"fn must be callable, got {type(fn).__qualname__} {fn!r}; pass the function "
             "itself, e.g. parmap(process, items), not parmap(process(item), items)"
         )
         raise ArgumentError(msg)
-    if inspect.iscoroutinefunction(fn):
-        msg = (
-            f"fn {fn!r} is a coroutine function (async def); parmap runs plain functions "
-            "for now: wrap it, e.g. parmap(lambda x: asyncio.run(fn(x)), items)"
-        )
-        raise ArgumentError(msg)
+    check_async_target(fn, options)
 
 
 def _check_iterable(items: object) -> None:

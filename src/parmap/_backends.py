@@ -1,4 +1,6 @@
-"""Where batches run: threads here, processes in `_processes`, or the caller's own executor.
+"""Where batches run: threads here; processes, an event loop, or the caller's own executor.
+
+Processes are in `_processes`, the event loop in `_asyncio`.
 
 A backend is a thin adapter: ``submit(items) -> Future`` of a raw result,
 ``unpack(raw) -> BatchResult``, ``replace()`` after the pool broke, and
@@ -226,11 +228,16 @@ def open_backend(
     policy: _worker.Policy | None = None,
     timeout: float | None = None,
 ) -> Backend:
-    """Start the backend for `kind` ("io" or "cpu"), or adapt the caller's executor.
+    """Start the backend for `kind` ("io", "cpu" or "async"), or adapt the caller's executor.
 
     A caller's `ThreadPoolExecutor` runs `fn` directly; any other executor is
     treated as one of processes, so `fn` and items are pickled for it.
+    ``"async"`` runs `fn` on an event loop (`_asyncio.LoopBackend`).
     """
+    if kind == "async":
+        from ._asyncio import LoopBackend  # noqa: PLC0415 - asyncio only when used
+
+        return LoopBackend(fn, workers, policy, timeout)
     if executor is not None and isinstance(executor, ThreadPoolExecutor):
         return ThreadBackend(fn, workers, executor, policy, timeout)
     if executor is not None or kind == "cpu":

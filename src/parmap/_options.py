@@ -37,6 +37,8 @@ _KINDS: tuple[str, ...] = ("io", "cpu", "auto")
 
 #: Default threads for waiting work (see `default_workers`).
 IO_WORKERS_MIN = 32
+#: Default items awaiting at once for a coroutine function (see `default_workers`).
+ASYNC_WORKERS = 100
 
 
 @final
@@ -101,7 +103,7 @@ def make_options(
     )
 
 
-def default_workers(kind: Kind) -> int:
+def default_workers(kind: Kind | Literal["async"]) -> int:
     """The number of workers used when `workers` is not given.
 
     - ``"cpu"`` (and ``"auto"``): the CPUs this process may use, `available_cpus`;
@@ -110,15 +112,23 @@ def default_workers(kind: Kind) -> int:
       count is set by what the other side tolerates, not by the machine: 32
       requests at once is a polite load for most web APIs and file systems,
       and an idle thread costs little memory. Pass ``workers=`` to go higher.
+    - ``"async"`` (a coroutine function, on the event loop): 100. An item
+      awaiting on a loop costs a few kB and no thread, so the count is set
+      only by what the other side tolerates; 100 is what common HTTP clients
+      allow at once by default (aiohttp's connection limit, for one).
 
     Examples:
         >>> default_workers("io") >= 32
         True
+        >>> default_workers("async")
+        100
         >>> default_workers("cpu") == available_cpus()
         True
     """
     if kind == "io":
         return max(IO_WORKERS_MIN, available_cpus() + 4)
+    if kind == "async":
+        return ASYNC_WORKERS
     return available_cpus()
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import cloudpickle
 
-from . import _worker
+from . import _pickling, _worker
 from ._backends import describe_executor
 from ._errors import UnpicklableFunctionError
 from ._pool import ProcessPool
@@ -146,7 +146,7 @@ def _placeholders(items: Sequence[object]) -> list[object]:
 
 def _pickle_function(job: _worker.Job) -> bytes:
     try:
-        return cloudpickle.dumps(job)  # type: ignore[no-any-return]
+        return _pickling.dumps(job)
     except Exception as exc:
         msg = (
             f"fn {job.fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "

@@ -64,6 +64,14 @@ class Pacer:
 
     def wait(self) -> float:
         """Wait for this start's turn; return its scheduled (monotonic) time."""
+        start = self.reserve()
+        delay = start - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return start
+
+    def reserve(self) -> float:
+        """Take the next free start time (monotonic), without waiting for it."""
         with self._lock:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -74,9 +82,6 @@ class Pacer:
                 os.pwrite(fd, _SLOT.pack(start + self._interval), 0)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        delay = start - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
         return start
 
     def _open(self) -> int:

@@ -72,3 +72,23 @@ def looped(item: int) -> float:
 
 
 assert_type(looped, Summary[int, float])
+
+
+async def fetch_length(text: str) -> int:
+    return len(text)
+
+
+async_summary = parmap(fetch_length, ["a", "bb"])
+assert_type(async_summary, Summary[str, int])
+assert_type(async_summary.results, list[int | None])
+assert_type(imap(fetch_length, ["a"]), Iterator[Outcome[str, int]])
+
+long_run = parmap(
+    to_length,
+    ["a"],
+    progress=True,
+    rate=2.5,
+    checkpoint="run.db",
+    key=lambda text: text.upper(),
+)
+assert_type(long_run, Summary[str, int])

@@ -1,0 +1,94 @@
+"""Telling coroutine functions apart, and what becomes of a coroutine a plain function returns.
+
+A coroutine function (``async def``, a `functools.partial` of one, or an
+object whose ``__call__`` is one) runs on parmap's event loop (`_asyncio`).
+This module imports no `asyncio`: `import parmap`, and every worker process,
+stay light.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import CoroutineType
+from typing import TYPE_CHECKING
+
+from ._errors import ArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._options import Options
+    from ._worker import BatchResult, Failure
+
+__all__ = ["check_async_target", "is_async_callable", "refuse_coroutines"]
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling `fn` returns a coroutine, as far as can be told without calling it.
+
+    Examples:
+        >>> import functools
+        >>> async def fetch(url: str, retries: int) -> str:
+        ...     return url
+        >>> is_async_callable(fetch), is_async_callable(functools.partial(fetch, retries=2))
+        (True, True)
+        >>> is_async_callable(len), is_async_callable(lambda url: fetch(url, 1))
+        (False, False)
+    """
+    if inspect.iscoroutinefunction(fn):  # also sees through functools.partial and methods
+        return True
+    if inspect.isroutine(fn) or isinstance(fn, type):
+        return False
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - the method itself is wanted
+    return inspect.iscoroutinefunction(call)
+
+
+def check_async_target(fn: object, options: Options) -> None:
+    """Refuse the options under which a coroutine function cannot run as asked.
+
+    Raises:
+        ArgumentError: `fn` is a coroutine function and ``kind="cpu"``, or an
+            `executor` was given.
+    """
+    if not is_async_callable(fn):
+        return
+    if options.kind == "cpu":
+        msg = (
+            f"fn {fn!r} is a coroutine function (async def), and kind='cpu' runs plain "
+            "functions in worker processes; a coroutine function waits rather than computes: "
+            "leave out kind= (or pass kind='io') to run it on parmap's event loop, or, if it "
+            "really computes, write it as a plain def"
+        )
+        raise ArgumentError(msg)
+    if options.executor is not None:
+        msg = (
+            f"fn {fn!r} is a coroutine function (async def), which runs on parmap's event "
+            f"loop, not on an executor ({type(options.executor).__name__}); leave out executor="
+        )
+        raise ArgumentError(msg)
+
+
+#: What a plain function that returns a coroutine is told, per item, on threads or processes.
+RETURNED_COROUTINE = (
+    "fn returned a coroutine instead of a value: it is not itself `async def` but returns "
+    "one (e.g. `lambda x: fetch(x)`), which parmap cannot tell before calling it, and a "
+    "coroutine cannot be awaited on a worker thread or process. Pass the coroutine function "
+    "itself (parmap(fetch, items), or functools.partial(fetch, ...)), or write the wrapper "
+    "as `async def`: parmap then runs it on its event loop"
+)
+
+
+def refuse_coroutines(result: BatchResult, describe: Callable[[int, Exception], Failure]) -> None:
+    """Fail each item of `result` whose value is a coroutine, closing the coroutine.
+
+    Closing it means it never runs and no "coroutine ... was never awaited"
+    warning follows. Its item gets a `TypeError` saying what to do.
+    """
+    failures = list(result.failures)
+    for position, value in enumerate(result.values):
+        if type(value) is CoroutineType:
+            value.close()
+            result.values[position] = None
+            failures.append(describe(position, TypeError(RETURNED_COROUTINE)))
+    failures.sort(key=lambda failure: failure.position)
+    result.failures = failures

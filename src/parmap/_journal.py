@@ -21,9 +21,11 @@ import hashlib
 import hmac
 import os
 import pickle
+import queue
 import secrets
 import sqlite3
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -200,12 +202,11 @@ class Journal:
         self._secret = secret_key()
         self._connection = self._connect()
         self._pending: dict[int, list[bytes | None]] = {}
-        self._rows: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]] = []
-        self._last_commit = time.monotonic()
         self._any_done = (
             self._connection.execute("SELECT 1 FROM items WHERE ok = 1 LIMIT 1").fetchone()
             is not None
         )
+        self._writer = _Writer(self)
 
     # --------------------------------------------------------------- opening
 
@@ -294,12 +295,13 @@ class Journal:
             raise
         connection.execute("COMMIT")
 
-    def _mac(self, *parts: bytes) -> bytes:
-        digest = hmac.new(self._secret, digestmod=hashlib.sha256)
-        for part in parts:
-            digest.update(len(part).to_bytes(8, "little"))
-            digest.update(part)
-        return digest.digest()[:16]
+    def _mac(self, key: bytes, ok: bytes = b"", data: bytes = b"") -> bytes:
+        """A MAC over an identity (16 bytes), a status byte and a pickled result.
+
+        Keyed BLAKE2b: one C call. The parts cannot run into each other: the
+        identity has a fixed size, and the status byte is one byte or none.
+        """
+        return hashlib.blake2b(key + ok + data, key=self._secret, digest_size=16).digest()
 
     # --------------------------------------------------------------- reading
 
@@ -353,80 +355,171 @@ class Journal:
     # --------------------------------------------------------------- writing
 
     def record(self, done: Completed[Any]) -> None:
-        """Write a finished batch's items (those not restored), committing now and then.
+        """Hand a finished batch's items (those not restored) to the writer thread.
 
-        A result that cannot be pickled fails its item, with the reason: a
-        re-run then runs it again rather than losing it.
+        Only what must be decided now happens here: a result that cannot be
+        pickled fails its item, with the reason (a re-run then runs it again
+        rather than losing it). MACs and the SQLite work run on the writer.
+
+        Raises:
+            OSError: The writer could not write the journal (e.g. the disk is full).
         """
         keys = self._pending.pop(done.start, None)
         if keys is None:
             return
-        now = time.time()
+        rows: list[_Row] = []
         result = done.result
         if result is None:  # the batch failed as a whole
             error = f"{type(done.error).__name__}: {done.error}"
-            for position, key in enumerate(keys):
-                if key is not None:
-                    self._rows.append(self._row(key, None, done.items[position], error, now))
+            rows.extend(
+                (key, None, done.items[position], error)
+                for position, key in enumerate(keys)
+                if key is not None
+            )
         else:
             failed = {failure.position: failure for failure in result.failures}
+            restored = done.restored
             for position, value in enumerate(result.values):
                 key = keys[position]
-                if key is None or position in done.restored:
+                if key is None or position in restored:
                     continue
                 failure = failed.get(position)
                 if failure is not None:
                     error = f"{failure.type_name}: {failure.message}"
-                    self._rows.append(self._row(key, None, done.items[position], error, now))
+                    rows.append((key, None, done.items[position], error))
                     continue
                 try:
                     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:  # noqa: BLE001 - fails this item, see above
                     _unstorable(result, position, exc)
                     error = f"TransportError: result not stored ({type(exc).__name__})"
-                    self._rows.append(self._row(key, None, done.items[position], error, now))
+                    rows.append((key, None, done.items[position], error))
                     continue
-                self._rows.append(self._row(key, data, done.items[position], None, now))
-        if len(self._rows) >= COMMIT_ROWS or time.monotonic() - self._last_commit >= COMMIT_SECONDS:
-            self.commit()
-
-    def _row(
-        self, key: bytes, data: bytes | None, item: object, error: str | None, now: float
-    ) -> tuple[bytes, int, bytes | None, bytes, str, str | None, float]:
-        ok = error is None
-        mac = self._mac(key, b"1" if ok else b"0", data or b"")
-        label = _label(item)
-        return (key, int(ok), data, mac, label, error, now)
-
-    def commit(self) -> None:
-        """Write the rows waiting, in one transaction."""
-        rows, self._rows = self._rows, []
-        self._last_commit = time.monotonic()
-        if not rows:
-            return
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.executemany(
-                "INSERT INTO items (key, ok, result, mac, label, error, finished) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "ok = excluded.ok, result = excluded.result, mac = excluded.mac, "
-                "label = excluded.label, error = excluded.error, finished = excluded.finished "
-                "WHERE items.ok = 0",
-                rows,
-            )
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+                rows.append((key, data, done.items[position], None))
+        if rows:
+            self._writer.put(rows)
 
     def close(self) -> None:
-        """Commit what is waiting and close the file (idempotent)."""
+        """Write what is waiting, stop the writer and close the file (idempotent).
+
+        Raises:
+            OSError: The writer could not write the journal.
+        """
         try:
-            if self._rows:
-                self.commit()
+            self._writer.close()
         finally:
             self._connection.close()
+
+
+#: A row on its way to the writer: identity, pickled result or None, item, error or None.
+_Row = tuple[bytes, bytes | None, object, str | None]
+
+
+class _Writer:
+    """The thread that writes a journal's rows: MACs, labels, SQLite, commits.
+
+    It commits at least every `COMMIT_SECONDS` while rows arrive, each
+    commit one transaction, on a connection of its own; `close` writes the
+    rest. A daemon thread: a program that ends without closing the journal
+    loses at most its last uncommitted rows, never the journal's integrity.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._queue: queue.SimpleQueue[list[_Row] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="parmap-journal", daemon=True)
+        self._thread.start()
+
+    def put(self, rows: list[_Row]) -> None:
+        if self._error is not None:
+            raise self._failed()
+        self._queue.put(rows)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._failed()
+
+    def _failed(self) -> OSError:
+        error = self._error
+        self._error = None
+        msg = (
+            f"the checkpoint journal {str(self._journal.path)!r} could not be written: "
+            f"{type(error).__name__}: {error}; the items finished since its last commit "
+            "will run again next time: free some disk space or pass another path"
+        )
+        failure = OSError(msg)
+        failure.__cause__ = error
+        return failure
+
+    def _run(self) -> None:
+        journal = self._journal
+        connection = sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA synchronous = NORMAL")
+            waiting: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]] = []
+            last_commit = time.monotonic()
+            finished = False
+            while not finished:
+                timeout = max(0.0, last_commit + COMMIT_SECONDS - time.monotonic())
+                try:
+                    rows = self._queue.get(timeout=timeout if waiting else None)
+                except queue.Empty:
+                    rows = []
+                if rows is None:
+                    finished = True
+                elif rows:
+                    now = time.time()
+                    waiting.extend(
+                        (
+                            key,
+                            int(error is None),
+                            data,
+                            journal._mac(key, b"1" if error is None else b"0", data or b""),  # noqa: SLF001
+                            _label(item),
+                            error,
+                            now,
+                        )
+                        for key, data, item, error in rows
+                    )
+                due = time.monotonic() - last_commit >= COMMIT_SECONDS
+                if waiting and (finished or due or len(waiting) >= COMMIT_ROWS):
+                    if self._error is None:
+                        _commit(connection, waiting)
+                    waiting = []
+                    last_commit = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc
+            while self._queue.get() is not None:  # let close() finish
+                pass
+        finally:
+            connection.close()
+
+
+def _commit(
+    connection: sqlite3.Connection,
+    rows: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]],
+) -> None:
+    """Write `rows` in one transaction; a result that succeeded is never overwritten."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(
+            "INSERT INTO items (key, ok, result, mac, label, error, finished) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "ok = excluded.ok, result = excluded.result, mac = excluded.mac, "
+            "label = excluded.label, error = excluded.error, finished = excluded.finished "
+            "WHERE items.ok = 0",
+            rows,
+        )
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 class _NotRestored:

@@ -1,4 +1,4 @@
-"""Workload functions shared by every contestant of ``bench_core.py`` and ``bench_stream.py``.
+"""Workload functions shared by every contestant of the benchmark scripts (``bench_*.py``).
 
 They live in their own importable module, not in the script, so that every
 contestant runs the very same function object: ``ProcessPoolExecutor`` workers
@@ -13,6 +13,9 @@ import time
 WAIT_SECONDS = 0.010
 """How long one item of the "wait" workload sleeps (a simulated I/O wait)."""
 
+NAP_SECONDS = 0.001
+"""How long one item of ``bench_journal.py``'s "wait" workload sleeps."""
+
 
 def wait(item: int) -> int:
     """Sleep for ``WAIT_SECONDS`` (releasing the GIL, like real I/O) and return ``item``."""
@@ -26,6 +29,22 @@ def spin(loop_size: int) -> int:
     for i in range(loop_size):
         total += i
     return total
+
+
+def nap(item: int) -> int:
+    """Sleep for ``NAP_SECONDS`` (releasing the GIL) and return ``item``."""
+    time.sleep(NAP_SECONDS)
+    return item
+
+
+def spin_then(loop_size: int, item: int) -> int:
+    """Run ``spin(loop_size)`` and return ``item``: the same work for every item, told apart.
+
+    ``bench_journal.py`` binds ``loop_size`` with ``functools.partial``; its items
+    must all differ (each is a row of the journal) yet cost the same.
+    """
+    spin(loop_size)
+    return item
 
 
 def spin_expected(loop_size: int) -> int:

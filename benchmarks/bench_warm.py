@@ -47,20 +47,19 @@ def _measure(case: str) -> dict[str, float]:  # noqa: C901 - one branch per case
         with multiprocessing.get_context("forkserver").Pool() as pool:
             assert pool.map(square, [1]) == [1]  # noqa: S101
     elif case == "cold-ppe-fs":
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(mp_context=context) as executor:
+        with ProcessPoolExecutor(mp_context=multiprocessing.get_context("forkserver")) as executor:
             assert list(executor.map(square, [1])) == [1]  # noqa: S101
     elif case == "warm50":
         for _ in range(50):
             assert parmap(square, range(100), kind="cpu").ok  # noqa: S101
     elif case == "warm50-ppe":
-        context = multiprocessing.get_context("fork")
+        fork = multiprocessing.get_context("fork")
         for _ in range(50):
-            with ProcessPoolExecutor(mp_context=context) as executor:
-                assert len(list(executor.map(square, range(100)))) == 100  # noqa: S101, PLR2004
+            with ProcessPoolExecutor(mp_context=fork) as executor:
+                assert len(list(executor.map(square, range(100)))) == 100  # noqa: S101
     elif case == "auto":
         summary = parmap(square, range(200_000), kind="auto")
-        assert summary.succeeded == 200_000  # noqa: S101, PLR2004
+        assert summary.succeeded == 200_000  # noqa: S101
     elif case == "serial":
         results = []
         for item in range(200_000):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from parmap import _warm, parmap
 from parmap._processes import ProcessBackend
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
 #: Per-process count of functions unpickled, by name (see `Loaded`).
@@ -36,7 +38,7 @@ class Loaded:
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (_rebuild, (self.name,))
 
-    def __call__(self, item: int) -> tuple[int, int]:
+    def __call__(self, _: int) -> tuple[int, int]:
         return os.getpid(), LOADS.get(self.name, 0)
 
 
@@ -60,17 +62,43 @@ def interrupt_on_3(x: int) -> int:
     return os.getpid()
 
 
+def hang_on_3(x: int) -> int:
+    if x == 3:
+        threading.Event().wait(60)  # the item hangs, it is not a sync
+    return os.getpid()
+
+
 def pids(items: int = 20, workers: int = 2) -> set[int]:
+    """The pids of the workers that ran a call's items."""
     summary = parmap(pid_of, range(items), kind="cpu", workers=workers, batch_size=1)
     assert summary.ok
     return set(summary.results)  # type: ignore[arg-type]
 
 
+def alive_processes(pids: Iterable[int]) -> list[psutil.Process]:
+    """The processes of `pids` that still exist."""
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def idle_workers() -> set[int]:
+    """The pids of the workers of every idle pool."""
+    return {pid for _, pool in _warm._idle for pid in pool._processes or {}}  # noqa: SLF001
+
+
 def test_a_second_call_reuses_the_workers() -> None:
     """Consecutive calls with the same worker count run on the same worker processes."""
-    first = pids()
-    assert first == pids()
-    assert all(psutil.pid_exists(pid) for pid in first)
+    pids()
+    pool = idle_workers()
+    assert len(pool) == 2
+    assert pids() <= pool
+    assert idle_workers() == pool
+    assert all(psutil.pid_exists(pid) for pid in pool)
 
 
 def test_each_worker_count_has_its_own_pool() -> None:
@@ -93,7 +121,8 @@ def test_the_function_stops_travelling_once_every_worker_has_it() -> None:
     """Once every worker took the run's function, batches go without it, also in the next run."""
     ballast = b"x" * 1_000_000
 
-    def fn(x: int) -> int:
+    def fn(x: object) -> object:
+        assert isinstance(x, int)
         return x + len(ballast)
 
     for _ in range(2):
@@ -114,18 +143,18 @@ def test_workers_take_the_callers_current_environment(monkeypatch: pytest.Monkey
     """Each call's workers see os.environ as it is at that call, also when reused."""
     monkeypatch.setenv("PARMAP_TEST_VALUE", "one")
     first = parmap(env_of, ["PARMAP_TEST_VALUE"] * 4, kind="cpu", workers=2)
-    before = pids()
+    before = idle_workers()
     monkeypatch.setenv("PARMAP_TEST_VALUE", "two")
     second = parmap(env_of, ["PARMAP_TEST_VALUE"] * 4, kind="cpu", workers=2)
     assert first.results == ["one"] * 4
     assert second.results == ["two"] * 4
-    assert pids() == before
+    assert idle_workers() == before
 
 
 def test_concurrent_calls_from_threads() -> None:
     """Several threads calling at once each get their own correct results."""
     barrier = threading.Barrier(3, timeout=30)
-    results: dict[int, list[object]] = {}
+    results: dict[int, list[int | None]] = {}
 
     def call(offset: int) -> None:
         barrier.wait()
@@ -144,37 +173,25 @@ def test_concurrent_calls_from_threads() -> None:
 def test_idle_workers_exit_after_the_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers left idle exit once the idle timeout has passed."""
     monkeypatch.setattr(_warm, "IDLE_TIMEOUT", 0.2)
-    workers = [psutil.Process(pid) for pid in pids()]
+    workers = alive_processes(pids())
     _, alive = psutil.wait_procs(workers, timeout=20)
     assert alive == []
 
 
 @pytest.mark.parametrize(
-    ("fn", "options"),
-    [
-        (exit_on_3, {}),
-        (pid_of, {"timeout": 0.5, "items": [0, 1, 2, 3]}),
-        (interrupt_on_3, {}),
-    ],
+    ("fn", "timeout"),
+    [(exit_on_3, None), (hang_on_3, 0.5), (interrupt_on_3, None)],
     ids=["crash", "timeout", "interrupt"],
 )
-def test_a_pool_that_lost_a_worker_is_not_reused(fn: object, options: dict[str, object]) -> None:
+def test_a_pool_that_lost_a_worker_is_not_reused(
+    fn: Callable[[int], int], timeout: float | None
+) -> None:
     """After a worker died, was killed for a timeout, or a run was interrupted: fresh workers."""
-    before = pids()
-    items = options.pop("items", range(8))
-    if fn is pid_of:  # a hung item: the pid of the worker that ran it is not returned
-        fn = hang_on_3
-    try:
-        parmap(fn, items, kind="cpu", workers=2, batch_size=1, **options)  # type: ignore[call-overload]
-    except KeyboardInterrupt:
-        pass
+    pids()
+    before = idle_workers()
+    with contextlib.suppress(KeyboardInterrupt):
+        parmap(fn, range(6), kind="cpu", workers=2, batch_size=1, timeout=timeout)
     assert pids().isdisjoint(before)
-
-
-def hang_on_3(x: int) -> int:
-    if x == 3:
-        threading.Event().wait(60)  # the item hangs, it is not a sync
-    return os.getpid()
 
 
 EXIT_SCRIPT = """
@@ -182,7 +199,8 @@ import os
 from parmap import parmap
 
 for _ in range(2):
-    pids = set(parmap(lambda _: os.getpid(), range(20), kind="cpu", workers=2, batch_size=1).results)
+    summary = parmap(lambda _: os.getpid(), range(20), kind="cpu", workers=2, batch_size=1)
+    pids = set(summary.results)
 print(" ".join(map(str, pids)), flush=True)
 """
 
@@ -199,12 +217,7 @@ def test_nothing_outlives_the_program(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": ""},
         check=True,
     )
-    workers = []
-    for pid in map(int, proc.stdout.split()):
-        try:
-            workers.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue
+    workers = alive_processes(map(int, proc.stdout.split()))
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
     assert proc.stderr == ""

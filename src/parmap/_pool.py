@@ -200,7 +200,11 @@ class ProcessPool(ProcessPoolExecutor):
             work_id = next((k for k, w in list(pending.items()) if w.args[1:] == (batch,)), None)
             if work_id is None:
                 return False
-            state = (batch, slot[_worker.SLOT_PROGRESS + _worker.POSITION], slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT])
+            state = (
+                batch,
+                slot[_worker.SLOT_PROGRESS + _worker.POSITION],
+                slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT],
+            )
             killed_for = self.timed_out.get(process.pid or 0)
             lost = _worker.LostItem(
                 state[1],

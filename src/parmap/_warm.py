@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+
 from . import _worker
 from ._pool import ProcessPool
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, cast
@@ -64,11 +65,23 @@ def _live_children(allowed: set[int]) -> list[psutil.Process]:
     return children
 
 
+def _close_warm_pools() -> None:
+    """Stop the workers that runs left idle for the next run (if processes were used at all).
+
+    Every test then starts from no pool, and the check below still finds any
+    worker that a run failed to stop or to give back.
+    """
+    warm = sys.modules.get("parmap._warm")
+    if warm is not None:
+        warm.close_all()
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves threads or worker processes behind."""
+    """Fail a test that leaves threads or worker processes behind (idle warm pools closed first)."""
     threads_before = set(threading.enumerate())
     yield
+    _close_warm_pools()
     deadline = time.monotonic() + LEAK_GRACE
     while True:
         allowed = _fork_servers()

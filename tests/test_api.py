@@ -456,9 +456,12 @@ def sleepy(x: int) -> int:
 
 
 def test_auto_picks_processes_for_computing_work() -> None:
-    """kind='auto' picks processes when the first item computes, and says so."""
-    summary = parmap(burn, range(4), kind="auto")
-    assert summary.results == [burn(x) for x in range(4)]
+    """kind='auto' picks processes when the first items compute, and says so.
+
+    Enough items that the rest is worth workers (a rest under 10 ms runs here).
+    """
+    summary = parmap(burn, range(12), kind="auto")
+    assert summary.results == [burn(x) for x in range(12)]
     assert summary.backend.startswith("processes")
     assert "chose processes" in summary.notes[0]
 

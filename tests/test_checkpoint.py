@@ -324,3 +324,22 @@ def test_a_journal_key_others_can_read_is_refused(tmp_path: Path, own_key: Path)
     key_file.chmod(0o644)
     with pytest.raises(ArgumentError, match="can be read by other users"):
         parmap(fail_on_sevens, range(3), checkpoint=tmp_path / "run.db")
+
+
+def test_kind_auto_resumes_too(tmp_path: Path) -> None:
+    journal = tmp_path / "run.db"
+    first = parmap(fail_on_sevens, range(500), kind="auto", checkpoint=journal)
+    assert (first.succeeded, first.failed) == (428, 72)
+    again = parmap(fail_on_sevens, range(500), kind="auto", checkpoint=journal)
+    assert (again.succeeded, again.failed, again.skipped) == (0, 72, 428)
+    assert again.results == first.results
+    third = parmap(times_ten, range(500), kind="auto", checkpoint=journal)
+    assert (third.succeeded, third.skipped) == (72, 428)
+    assert third.results == [x * 10 for x in range(500)]
+    fourth = parmap(times_ten, range(500), kind="auto", checkpoint=journal)
+    assert fourth.skipped == 500
+    assert any("done in an earlier run" in note for note in fourth.notes)
+
+
+def times_ten(x: int) -> int:
+    return x * 10

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -23,7 +22,8 @@ from ._options import (
     make_options,
     make_tracking,
 )
-from ._worker import BatchResult, Policy, in_worker_process, run_batch
+from ._probe import SERIAL_BACKEND, probe, run_here
+from ._worker import Policy, in_worker_process
 
 if TYPE_CHECKING:
     import os
@@ -44,9 +44,6 @@ NO_TRACKING = Tracking()
 
 #: Batches in flight per worker: one running, one queued, so no worker waits for the dispatcher.
 WINDOW_PER_WORKER = 2
-#: With kind="auto": a first item that keeps a CPU busy at least this share of the
-#: time it was not waiting for one is computing work.
-CPU_SHARE = 0.5
 
 
 @overload
@@ -131,9 +128,10 @@ def parmap(
             in flight at once, so generators and huge streams are fine.
         kind: ``"io"`` for work that waits (network, disk): threads.
             ``"cpu"`` for work that computes in Python: processes, each
-            started from a clean interpreter. ``"auto"``: run the first item
-            here, measure its CPU time against its wall time, and pick; the
-            choice and its reason are in ``summary.notes``.
+            started from a clean interpreter. ``"auto"``: run the first items
+            here, measure their CPU time against their wall time, and pick;
+            items too quick to be worth sending to a worker all run here,
+            one after another. The choice and its reason are in ``summary.notes``.
         workers: How many items run at once. Default: for ``"io"``
             ``max(32, cpus + 4)``; for ``"cpu"`` the CPUs this process may
             use (affinity and cgroup quota respected); for a coroutine
@@ -497,14 +495,27 @@ def _run(
         else None
     )
     chosen: Kind | Literal["async"] = options.kind
+    restore = journal.restore if journal is not None else None
     if is_async_callable(fn):  # a coroutine function runs on an event loop (_asyncio)
         chosen = "async"
         if options.kind == "auto":
             log.notes.append("kind='auto' chose the asyncio loop: fn is a coroutine function")
     elif options.executor is None and chosen == "auto":
-        chosen, probed = _probe(fn, source, policy, log.notes, journal)
-        if probed is not None:
-            yield probed
+        found = probe(
+            fn,
+            source,
+            policy,
+            log.notes,
+            total=total,
+            serial=limits.timeout is None,
+            restore=restore,
+        )
+        yield from found.done
+        if found.kind is None:
+            log.backend = SERIAL_BACKEND
+            yield from run_here(fn, source, policy, restore=restore)
+            return
+        chosen = found.kind
     if options.executor is None and chosen == "cpu" and in_worker_process():
         chosen = "io"
         log.notes.append(
@@ -539,64 +550,11 @@ def _run(
             window,
             ordered=ordered,
             rules=limits,
-            restore=journal.restore if journal is not None else None,
+            restore=restore,
         )
         finished = True
     finally:
         backend.close(cancel=not finished)
-
-
-def _probe(
-    fn: Callable[[T], R],
-    source: Source[T],
-    policy: Policy | None,
-    notes: list[str],
-    journal: Journal | None = None,
-) -> tuple[Kind, Completed[T] | None]:
-    """kind="auto": run the first item here, measuring whether it computes or waits.
-
-    With a checkpoint journal, the first item is looked up first: when it was
-    done before, there is nothing to measure, and the run takes threads.
-    """
-    first = source.take(1)
-    if not first:
-        notes.append("kind='auto' chose threads: the input was empty")
-        return "io", None
-    if journal is not None:
-        restored = journal.restore(0, first)
-        if restored.values or restored.failures:
-            notes.append("kind='auto' chose threads: the first item was done in an earlier run")
-            value = restored.values.get(0)
-            return "io", Completed(
-                0,
-                first,
-                BatchResult([value], restored.failures),
-                None,
-                frozenset(restored.values),
-            )
-    wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
-    result: BatchResult = run_batch(fn, first, policy=policy)  # type: ignore[arg-type]
-    wall = time.perf_counter() - wall
-    cpu = time.thread_time() - cpu
-    queued = _cpu_queue_seconds() - queued
-    share = cpu / max(wall - queued, 1e-9)
-    chosen: Kind = "cpu" if share >= CPU_SHARE else "io"
-    backend = "processes" if chosen == "cpu" else "threads"
-    notes.append(
-        f"kind='auto' chose {backend}: the first item kept a CPU busy {min(share, 1.0):.0%} "
-        f"of its {wall * 1000:.1f} ms"
-        + (f" ({queued * 1000:.1f} ms waiting for a CPU not counted)" if queued > 0 else "")
-    )
-    return chosen, Completed(0, first, result, None)
-
-
-def _cpu_queue_seconds() -> float:
-    """Seconds this thread has spent waiting for a CPU (Linux schedstat), or 0 where unknown."""
-    try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as f:  # noqa: PTH123
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def _attach(exc: BaseException, collector: Collector[T, R]) -> None:

@@ -28,6 +28,9 @@ RAMP_SHARE = 2
 #: Near the end, a batch holds at most remaining / (TAIL_SHARE × workers) items,
 #: so that every worker gets a share of what is left and all finish together.
 TAIL_SHARE = 2
+#: ... unless that holds less than this many seconds of work: finishing together is then
+#: no longer in doubt, and more batches only add their overhead.
+TAIL_SECONDS = 0.001
 
 
 @dataclass(slots=True)
@@ -53,15 +56,17 @@ class AutoBatchSize:
 
     Starts at one item, so slow items are never lumped together, then aims
     each batch at `target` seconds of work (growing at most `GROWTH` × per
-    step). A batch never holds more than the items finished so far divided
-    by ``RAMP_SHARE × workers``: read-ahead grows with what has been done,
-    so the first results of an endless input come after reading only a few
-    items more than them, while the number of batches of a long run grows
-    only with the logarithm of its length. When the input's length is
-    known, batches shrink near the end so that all workers finish together.
+    step). When the input's length is unknown, a batch never holds more than
+    the items finished so far divided by ``RAMP_SHARE × workers``: read-ahead
+    grows with what has been done, so the first results of an endless input
+    come after reading only a few items more than them, while the number of
+    batches of a long run grows only with the logarithm of its length. When
+    the length is known (the input is in memory already), batches grow as
+    fast as measurements allow, and shrink near the end so that all workers
+    finish together.
 
     Examples:
-        >>> sizer = AutoBatchSize(workers=2, target=0.05, total=None)
+        >>> sizer = AutoBatchSize(workers=2, target=0.05, total=None)  # an endless input
         >>> sizer.next_size(dispatched=0)
         1
         >>> sizer.record(items=1, seconds=0.0001)  # 0.1 ms per item: aim for 4 next
@@ -82,12 +87,17 @@ class AutoBatchSize:
 
     def next_size(self, dispatched: int) -> int:
         """The size of the next batch, given how many items were dispatched so far."""
-        size = min(self._current, self._completed // (RAMP_SHARE * self.workers))
+        size = self._current
+        if self.total is None:  # an endless input is read ahead only as far as is done
+            size = min(size, self._completed // (RAMP_SHARE * self.workers))
         if self._bytes_per_item:
             size = min(size, int(BATCH_BYTES / self._bytes_per_item))
         if self.total is not None:
             remaining = self.total - dispatched
-            size = min(size, math.ceil(remaining / (TAIL_SHARE * self.workers)))
+            share = math.ceil(remaining / (TAIL_SHARE * self.workers))
+            if self._per_item is not None:  # splitting less than TAIL_SECONDS of work gains nothing
+                share = max(share, int(TAIL_SECONDS / self._per_item))
+            size = min(size, share)
         return max(1, size)
 
     def record_bytes(self, items: int, nbytes: int) -> None:

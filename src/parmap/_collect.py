@@ -159,12 +159,15 @@ class Collector(Generic[T, R]):
         self.succeeded += ran - len(errors) - done.skipped
         self.skipped += done.skipped
         if self._keep:
+            results = self.results
             end = start + len(done.items)
-            if len(self.results) < end:
-                self.results.extend([None] * (end - len(self.results)))
-            if result is not None:
-                values = cast("list[R | None]", result.values)
-                self.results[start : start + len(values)] = values
+            values = cast("list[R | None]", result.values if result is not None else [])
+            if start == len(results) and len(values) == len(done.items):  # in order: append
+                results.extend(values)
+            else:
+                if len(results) < end:
+                    results.extend([None] * (end - len(results)))
+                results[start : start + len(values)] = values
         if result is not None and result.fatal is not None:
             raise result.fatal
 

@@ -2,8 +2,9 @@
 
 ::
 
-    parent ──(once)──▶ parmap's fork server: a fresh interpreter that imports
-                        parmap._worker (and cloudpickle) and nothing of the caller's
+    parent ──(once)──▶ parmap's fork server: a fresh interpreter that imports what
+                        workers need (parmap._worker, cloudpickle, the pool's worker
+                        loop) and nothing of the caller's
     parent ──(per worker)──▶ fork server forks a child ──▶ ProcessPoolExecutor worker
 
 Why not the standard contexts:
@@ -42,8 +43,23 @@ __all__ = ["clean_context"]
 #: Preparation data that would make a worker import the caller's main module.
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
+#: What every worker imports, imported once in the fork server instead of in each worker:
+#: parmap's worker side (with cloudpickle), and the stock worker loop with its queues.
+PRELOAD = ("parmap._worker", "concurrent.futures.process")
+
 _server = forkserver.ForkServer()
-_server.set_forkserver_preload(["parmap._worker"])
+_server.set_forkserver_preload(list(PRELOAD))
+
+
+def start_server() -> None:
+    """Start parmap's fork server now if it is not running (it boots while the caller goes on).
+
+    Starting a worker waits for the server to be ready; starting the server
+    early lets it import while the pool is being set up.
+    """
+    if sys.platform != "win32" and reduction.HAVE_SEND_HANDLE:
+        with _start_method_untouched():
+            _server.ensure_running()
 
 
 def _preparation_data(name: str, *, keep_start_method: bool) -> dict[str, Any]:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._backends import Backend
     from ._journal import Restored
 
-__all__ = ["Completed", "Sizer", "Source", "dispatch"]
+__all__ = ["Completed", "Sizer", "Source", "dispatch", "run_in_place"]
 
 T = TypeVar("T")
 
@@ -161,6 +161,21 @@ def dispatch(
     finally:
         for future in state.inflight:
             future.cancel()
+
+
+def run_in_place(
+    run: Callable[[list[T]], BatchResult],
+    start: int,
+    items: list[T],
+    restore: Callable[[int, list[T]], Restored] | None = None,
+) -> Completed[T]:
+    """Run a batch right here with `run`, leaving out what `restore` says was done before."""
+    flight = _Flight(0, start, items)
+    if restore is not None:
+        flight.skip(restore(start, items))
+    if flight.positions == []:
+        return flight.completed(flight.merge(BatchResult([])), None)
+    return flight.completed(flight.merge(run(flight.sendable())), None)
 
 
 class _Window(Generic[T]):

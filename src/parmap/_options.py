@@ -39,6 +39,8 @@ _KINDS: tuple[str, ...] = ("io", "cpu", "auto")
 IO_WORKERS_MIN = 32
 #: Default items awaiting at once for a coroutine function (see `default_workers`).
 ASYNC_WORKERS = 100
+#: Where the cgroup file system is mounted.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @final
@@ -132,7 +134,7 @@ def default_workers(kind: Kind | Literal["async"]) -> int:
     return available_cpus()
 
 
-def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
     """The CPUs this process may actually use.
 
     The smallest of: the CPU affinity mask (``taskset``, ``cpuset``), and the
@@ -148,10 +150,23 @@ def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
         True
     """
     count = _affinity_count()
-    quota = cgroup_cpu_quota(cgroup_root, _own_cgroups())
+    quota = _quota(cgroup_root)
     if quota is not None:
         count = min(count, max(1, math.ceil(quota)))
     return max(1, count)
+
+
+#: This process's cgroup quota, read once: reading it walks several files, which would
+#: cost every call a fraction of a millisecond.
+_QUOTAS: dict[Path, float | None] = {}
+
+
+def _quota(cgroup_root: Path) -> float | None:
+    if cgroup_root != CGROUP_ROOT:  # a fake tree, in tests
+        return cgroup_cpu_quota(cgroup_root, _own_cgroups())
+    if cgroup_root not in _QUOTAS:
+        _QUOTAS[cgroup_root] = cgroup_cpu_quota(cgroup_root, _own_cgroups())
+    return _QUOTAS[cgroup_root]
 
 
 def _affinity_count() -> int:

@@ -19,11 +19,18 @@ the stock way, and the dispatcher starts a fresh one.
 
 The manager thread is CPython's own (``_ExecutorManagerThread``), with one
 method extended; its code is the same in Python 3.11, 3.12 and 3.13.
+
+A pool outlives a run (`_warm` lends it to one run at a time): `begin`
+gives it the run's shipment (what workers started during the run take in
+their initializer) and its timeout (a watchdog for the run), `end` stops
+that watchdog. A pool where a worker died or was killed is marked
+`damaged`, and is never lent again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import threading
@@ -33,7 +40,7 @@ from concurrent.futures import process as _cf_process
 from typing import TYPE_CHECKING, Any
 
 from . import _worker
-from ._context import clean_context
+from ._context import clean_context, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,32 +80,82 @@ class _Manager(_cf_process._ExecutorManagerThread):  # noqa: SLF001
 class ProcessPool(ProcessPoolExecutor):
     """A ProcessPoolExecutor of clean-start workers that blames a death on its item."""
 
-    def __init__(
-        self,
-        workers: int,
-        initializer: Callable[..., object],
-        initargs: tuple[Any, ...],
-        timeout: float | None = None,
-    ) -> None:
-        """Start (lazily) `workers` workers; each runs ``initializer(*initargs, slots, lock)``."""
+    def __init__(self, workers: int, initializer: Callable[..., object]) -> None:
+        """Start (lazily) `workers` workers; each runs ``initializer(shipment, slots, lock)``.
+
+        The fork server is started first, so that it boots while the pool's
+        queues and shared memory are made here.
+        """
         context = clean_context()
+        start_server()
+        self.workers = workers
         self.slots = context.RawArray("q", (workers + _SPARE_SLOTS) * _worker.SLOT_FIELDS)
         self._slots_lock = context.Lock()
         self._view = memoryview(self.slots).cast("B").cast("q")
         self.timed_out: dict[int, tuple[int, int, int]] = {}  # pid -> what it ran when killed
+        self.damaged = False  # a worker died or was killed: never lend this pool again
+        self.batch_numbers = itertools.count()  # unique in the pool, across runs
         super().__init__(
             workers,
             mp_context=context,
             initializer=initializer,
-            initargs=(*initargs, self.slots, self._slots_lock),
+            initargs=(None, self.slots, self._slots_lock),
         )
         self._watchdog: threading.Thread | None = None
+        self._watch_stop = threading.Event()
         self._stopping = threading.Event()
+
+    def begin(self, shipment: _worker.Shipment, timeout: float | None) -> None:
+        """Start a run: workers started from now on take `shipment`; watch for `timeout`."""
+        self._initargs = (shipment, self.slots, self._slots_lock)
+        self.timed_out.clear()
+        self._watch_stop = threading.Event()
+        self._watchdog = None
         if timeout is not None:
             self._watchdog = threading.Thread(
-                target=self._watch, args=(timeout,), name="parmap-watchdog", daemon=True
+                target=self._watch,
+                args=(timeout, self._watch_stop),
+                name="parmap-watchdog",
+                daemon=True,
             )
             self._watchdog.start()
+
+    def end(self) -> None:
+        """End a run: stop its watchdog."""
+        self._watch_stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(_REAP_TIMEOUT)
+            self._watchdog = None
+
+    def stamped(self, stamp: int) -> bool:
+        """Whether every worker of the pool has taken the shipment stamped `stamp`.
+
+        A worker still starting (no slot claimed yet) has not: a batch sent
+        before it has claimed one still carries the shipment.
+        """
+        processes = self._processes
+        if not processes:
+            return False
+        for pid in list(processes):
+            slot = self._slot_of(pid)
+            if slot is None or slot[_worker.SLOT_STAMP] != stamp:
+                return False
+        return True
+
+    def reusable(self) -> bool:
+        """Whether this pool can serve another run as it is: no death, kill, breakage or work."""
+        thread = getattr(self, "_executor_manager_thread", None)
+        processes = self._processes
+        return (
+            not self.damaged
+            and not self._broken
+            and not self._shutdown_thread
+            and not self._stopping.is_set()
+            and not self._pending_work_items
+            and (thread is None or thread.is_alive())
+            and processes is not None
+            and all(p.exitcode is None for p in list(processes.values()))
+        )
 
     def _start_executor_manager_thread(self) -> None:
         # CPython's own method, with our manager thread class.
@@ -137,13 +194,17 @@ class ProcessPool(ProcessPoolExecutor):
         blamed: list[tuple[Any, int, _worker.LostItem]] = []
         for process in dead:
             slot = self._slot_of(process.pid) if process.pid is not None else None
-            if slot is None or slot[2 + _worker.POSITION] < 0:
+            if slot is None or slot[_worker.SLOT_PROGRESS + _worker.POSITION] < 0:
                 return False
             batch = slot[_worker.SLOT_BATCH]
             work_id = next((k for k, w in list(pending.items()) if w.args[1:] == (batch,)), None)
             if work_id is None:
                 return False
-            state = (batch, slot[2 + _worker.POSITION], slot[2 + _worker.ATTEMPT])
+            state = (
+                batch,
+                slot[_worker.SLOT_PROGRESS + _worker.POSITION],
+                slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT],
+            )
             killed_for = self.timed_out.get(process.pid or 0)
             lost = _worker.LostItem(
                 state[1],
@@ -155,6 +216,7 @@ class ProcessPool(ProcessPoolExecutor):
             blamed.append((process, work_id, lost))
         if not blamed:
             return False
+        self.damaged = True
         for process, work_id, lost in blamed:
             slot = self._slot_of(process.pid) if process.pid is not None else None
             if slot is not None:
@@ -175,7 +237,7 @@ class ProcessPool(ProcessPoolExecutor):
             and not self._stopping.is_set()
         )
 
-    def _watch(self, timeout: float) -> None:
+    def _watch(self, timeout: float, stop: threading.Event) -> None:
         """Kill the worker of any attempt that has run longer than `timeout` seconds.
 
         What the worker was running when it was killed is remembered, so that
@@ -185,19 +247,20 @@ class ProcessPool(ProcessPoolExecutor):
         interval = min(max(timeout / 10, 0.01), 0.25)
         view = self._view
         fields = _worker.SLOT_FIELDS
-        while not self._stopping.wait(interval):
+        while not stop.wait(interval) and not self._stopping.is_set():
             now = time.monotonic_ns()
             for first in range(0, len(view), fields):
                 slot = view[first : first + fields]
-                pid, started = slot[_worker.SLOT_PID], slot[2 + _worker.STARTED]
+                pid, started = slot[_worker.SLOT_PID], slot[_worker.SLOT_PROGRESS + _worker.STARTED]
                 state = (
                     slot[_worker.SLOT_BATCH],
-                    slot[2 + _worker.POSITION],
-                    slot[2 + _worker.ATTEMPT],
+                    slot[_worker.SLOT_PROGRESS + _worker.POSITION],
+                    slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT],
                 )
                 if pid == 0 or state[1] < 0 or now - started <= limit or pid in self.timed_out:
                     continue
                 self.timed_out[pid] = state
+                self.damaged = True
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -210,6 +273,8 @@ class ProcessPool(ProcessPoolExecutor):
         that a replacement worker started while stopping is killed too.
         """
         self._stopping.set()
+        self.damaged = True
+        self.end()
         with self._shutdown_lock:
             live: Any = self._processes if self._processes is not None else {}
         thread = getattr(self, "_executor_manager_thread", None)  # shutdown() forgets it
@@ -231,4 +296,5 @@ class ProcessPool(ProcessPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: FBT001, FBT002 - Executor's signature
         """Stop the watchdog, then shut down as ProcessPoolExecutor does."""
         self._stopping.set()
+        self.end()
         super().shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -3,7 +3,7 @@
 ::
 
     parent: ProcessBackend.submit(items)
-              │ cloudpickle (token, items)          fn travels once, in the initializer
+              │ cloudpickle (shipment, items)      fn travels until every worker has it
               ▼
     ProcessPoolExecutor call queue ──▶ worker: _worker.run_shipped_batch
                                             │ run each item, catch each failure,
@@ -13,19 +13,20 @@
 The pool (`_pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
 dies running an item costs that item only, a hung item's worker is killed
 for its timeout, and `kill_workers` stops a run at once. ``replace`` starts a
-fresh pool after the stock kind of breakage.
+fresh pool after the stock kind of breakage. Pools are warm (`_warm`): a run
+borrows one that an earlier run left idle, and gives it back at its end.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import os
-import uuid
+import pickle
 from typing import TYPE_CHECKING
 
 import cloudpickle
 
-from . import _pickling, _worker
+from . import _pickling, _warm, _worker
 from ._backends import describe_executor
 from ._errors import UnpicklableFunctionError
 from ._pool import ProcessPool
@@ -40,9 +41,12 @@ __all__ = ["ProcessBackend"]
 class ProcessBackend:
     """Batches run in worker processes; `fn`, items and results travel by cloudpickle.
 
-    In parmap's own pool `fn` is pickled once per run and unpickled once per
-    worker (in the pool's initializer). With a caller's executor it travels
-    with each batch and is unpickled once per worker.
+    `fn` (with the retry policy) is pickled once per run. In parmap's own pool
+    it travels with the first batches only, until every worker has stamped
+    its slot with the run's shipment (workers started during the run take it
+    in their initializer), and each worker unpickles it once, or not at all
+    when an earlier call shipped the same bytes. With a caller's executor it
+    travels with each batch and is unpickled once per worker.
     """
 
     def __init__(
@@ -53,31 +57,37 @@ class ProcessBackend:
         policy: _worker.Policy | None = None,
         timeout: float | None = None,
     ) -> None:
-        """Pickle `fn` (failing early if it cannot be) and start the pool, or adopt `executor`."""
-        self._token = uuid.uuid4().hex
+        """Pickle `fn` (failing early if it cannot be) and borrow a pool, or adopt `executor`."""
+        job_bytes = _pickle_function(_worker.Job(fn, policy))
+        token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
         self._timeout = timeout
-        self._numbers = itertools.count()
         self.sent_bytes = 0
-        self._fn_bytes = _pickle_function(_worker.Job(fn, policy))
         self._workers = workers
         self._owned = executor is None
         self._executor: Executor
+        self._confirmed = False  # every worker of the pool has the shipment
         if executor is None:
-            self._executor = self._start()
-            self._shipped: bytes | None = None
+            environ = dict(os.environ)
+            stamp = _stamp(job_bytes, environ)
+            self._shipment = _worker.Shipment(token, job_bytes, environ, stamp)
+            self._light = _worker.Shipment(token, None, None, stamp)
+            self._executor = self._borrow(_warm.lease(workers))
             self.description = f"processes ×{workers}"
         else:
+            self._shipment = self._light = _worker.Shipment(token, job_bytes, None, 0)
             self._executor = executor
-            self._shipped = self._fn_bytes
             self.description = describe_executor(executor)
 
-    def _start(self) -> ProcessPool:
-        return ProcessPool(
-            self._workers,
-            initializer=_worker.install,
-            initargs=(self._token, self._fn_bytes, dict(os.environ)),
-            timeout=self._timeout,
-        )
+    def _borrow(self, pool: ProcessPool) -> ProcessPool:
+        pool.begin(self._shipment, self._timeout)
+        self._confirmed = False
+        return pool
+
+    def _head(self) -> _worker.Shipment:
+        """The shipment to send with the next batch: in full, until every worker has it."""
+        if not self._confirmed and isinstance(self._executor, ProcessPool):
+            self._confirmed = self._executor.stamped(self._shipment.stamp)
+        return self._light if self._confirmed else self._shipment
 
     def submit(
         self, items: Sequence[object], prior: dict[int, int] | None = None
@@ -88,14 +98,15 @@ class ProcessBackend:
         pool finds the batch a dead worker was running. `prior` counts
         attempts already lost to a timeout, by position.
         """
-        batch = next(self._numbers)
-        head = (self._token, self._shipped)
+        executor = self._executor
+        batch = next(executor.batch_numbers) if isinstance(executor, ProcessPool) else -1
+        head = self._head()
         try:
-            payload = cloudpickle.dumps((*head, items, False, batch, prior or {}))
+            payload = cloudpickle.dumps((head, items, False, batch, prior or {}))
         except Exception:  # noqa: BLE001 - find the culprits and send placeholders
-            payload = cloudpickle.dumps((*head, _placeholders(items), True, batch, prior or {}))
+            payload = cloudpickle.dumps((head, _placeholders(items), True, batch, prior or {}))
         self.sent_bytes = len(payload)
-        return self._executor.submit(_worker.run_shipped_batch, payload, batch)
+        return executor.submit(_worker.run_shipped_batch, payload, batch)
 
     def unpack(self, raw: object) -> _worker.BatchResult:
         """Turn a worker's bytes back into a batch result."""
@@ -108,7 +119,7 @@ class ProcessBackend:
             return False
         assert isinstance(self._executor, ProcessPool)  # noqa: S101 - we made it
         self._executor.kill_workers()
-        self._executor = self._start()
+        self._executor = self._borrow(_warm.start(self._workers))
         return True
 
     def stalled(self) -> bool:
@@ -116,14 +127,22 @@ class ProcessBackend:
         return isinstance(self._executor, ProcessPool) and self._executor.stalled()
 
     def close(self, *, cancel: bool) -> None:
-        """Shut the pool down; when cancelling, kill the worker processes at once."""
+        """Give the pool back for the next run; when cancelling, kill its workers at once."""
         if not self._owned:
             return
         assert isinstance(self._executor, ProcessPool)  # noqa: S101 - we made it
         if cancel:
             self._executor.kill_workers()
         else:
-            self._executor.shutdown(wait=True)
+            self._executor.end()
+            _warm.give_back(self._executor)
+
+
+def _stamp(job_bytes: bytes, environ: dict[str, str]) -> int:
+    """A non-zero 63-bit name for a shipment: the job's bytes and the environment."""
+    digest = hashlib.blake2b(job_bytes, digest_size=8)
+    digest.update(pickle.dumps(sorted(environ.items())))
+    return int.from_bytes(digest.digest(), "little") >> 1 or 1
 
 
 def _placeholders(items: Sequence[object]) -> list[object]:

@@ -41,6 +41,7 @@ __all__ = [
     "LostItem",
     "NotSent",
     "Policy",
+    "Shipment",
     "StopFlag",
     "in_worker_process",
     "install",
@@ -57,10 +58,10 @@ class Job(NamedTuple):
     policy: Policy | None
 
 
-#: Jobs shipped to this process, by run token. A pool started by parmap
-#: installs one in its initializer; a caller's executor gets it with each batch.
+#: Jobs shipped to this process, by token (a digest of their pickled bytes), so that a
+#: function shipped again (a later call with the same function) is not unpickled again.
 _JOBS: dict[str, Job] = {}
-#: How many shipped functions a worker of a caller's executor keeps.
+#: How many shipped functions a worker keeps.
 _CACHE_SIZE = 8
 _in_worker_process = False
 
@@ -415,16 +416,11 @@ def in_worker_process() -> bool:
 
 
 def install(
-    token: str,
-    job_bytes: bytes,
-    environ: dict[str, str],
+    shipment: Shipment,
     slots: ctypes.Array[ctypes.c_longlong] | None = None,
     slots_lock: Lock | None = None,
 ) -> None:
-    """Initializer of parmap's own process pools: load the job (`fn`, policy) once per worker.
-
-    The worker takes the caller's environment variables as they are now
-    (its fork server was started earlier, maybe before the caller set some).
+    """Initializer of parmap's own process pools: set the worker up, and take the run's job.
 
     Workers do not act on SIGINT: Ctrl-C in a terminal reaches the whole
     process group, and it is the parent's job to stop the run and its
@@ -434,6 +430,8 @@ def install(
     With `slots` (shared memory, `SLOT_FIELDS` integers per worker), the
     worker claims a free slot and reports there which item of which batch
     it is running: a worker that dies or hangs is then blamed on its item.
+    It also stamps there which shipment it took, so that the caller stops
+    sending it once every worker has it.
     """
     global _in_worker_process, _slot  # noqa: PLW0603 - per-process state is the point
     _in_worker_process = True
@@ -441,16 +439,51 @@ def install(
     if slots is not None and slots_lock is not None:
         _slot = _claim_slot(slots, slots_lock)
     signal.signal(signal.SIGINT, _ignore_signal)
-    if os.environ != environ:
+    _take(shipment)
+
+
+class Shipment(NamedTuple):
+    """What a run sends its process workers once each: the job, and the caller's environment.
+
+    `token` names the job (a digest of `job_bytes`); `stamp` names the whole
+    shipment, and a worker writes it in its slot once taken. `job_bytes` and
+    `environ` are ``None`` in the batches sent once every worker has them.
+    A worker takes the caller's environment variables as they are at the
+    start of the run (its fork server, or its previous run, may be older).
+    """
+
+    token: str
+    job_bytes: bytes | None
+    environ: dict[str, str] | None
+    stamp: int
+
+
+def _take(shipment: Shipment) -> Job:
+    """Install a run's shipment in this worker (the job unpickled once per token)."""
+    job = _JOBS.get(shipment.token)
+    if job is None:
+        if shipment.job_bytes is None:
+            msg = (
+                "this worker process was sent a batch without the function to run it with "
+                "(a parmap bug, please report it); the run can be repeated"
+            )
+            raise TransportError(msg)
+        job = _load(shipment.token, shipment.job_bytes)
+    if shipment.environ is not None and os.environ != shipment.environ:
         os.environ.clear()
-        os.environ.update(environ)
-    _load(token, job_bytes)
+        os.environ.update(shipment.environ)
+    if _slot is not None and shipment.stamp:
+        _slot[SLOT_STAMP] = shipment.stamp
+    return job
 
 
-#: Fields of a worker's slot: its pid, the batch it runs, then its progress (`POSITION`, ...).
+#: Fields of a worker's slot: its pid, the batch it runs, the stamp of the shipment it
+#: took, then its progress (`POSITION`, ... from `SLOT_PROGRESS` on).
 SLOT_PID = 0
 SLOT_BATCH = 1
-SLOT_FIELDS = 2 + PROGRESS_FIELDS
+SLOT_STAMP = 2
+SLOT_PROGRESS = 3
+SLOT_FIELDS = SLOT_PROGRESS + PROGRESS_FIELDS
 _slot: memoryview | None = None
 
 
@@ -462,9 +495,10 @@ def _claim_slot(slots: ctypes.Array[ctypes.c_longlong], lock: Lock) -> memoryvie
             if view[first + SLOT_PID] == 0:
                 slot = view[first : first + SLOT_FIELDS]
                 slot[SLOT_BATCH] = -1
-                slot[2 + POSITION] = -1
-                slot[2 + ATTEMPT] = 1
-                slot[2 + STARTED] = time.monotonic_ns()
+                slot[SLOT_STAMP] = 0
+                slot[SLOT_PROGRESS + POSITION] = -1
+                slot[SLOT_PROGRESS + ATTEMPT] = 1
+                slot[SLOT_PROGRESS + STARTED] = time.monotonic_ns()
                 slot[SLOT_PID] = os.getpid()
                 return slot
     return None
@@ -543,16 +577,18 @@ def _fail_unsent(fn: Callable[[object], object]) -> Callable[[object], object]:
 def run_shipped_batch(payload: bytes, batch: int = -1) -> bytes:
     """Run one batch in a worker process: payload and result both travel as bytes.
 
-    The payload is ``(token, job_bytes or None, items, has_unsent, batch,
-    prior)``: parmap's own pools installed the job (`fn` and its `Policy`)
-    at start; a caller's executor gets it with every batch (and unpickles it
-    once per worker). ``has_unsent`` says that some items are `NotSent`
-    placeholders; `batch` numbers the batch for the progress slot; `prior`
-    counts attempts already lost to a timeout, by position. The batch number
-    also travels as a second argument, where the parent's pool can read it.
+    The payload is ``(shipment, items, has_unsent, batch, prior)``: the
+    `Shipment` names the run's job (`fn` and its `Policy`), and carries it
+    (with the caller's environment) until every worker of parmap's own pool
+    has it; a caller's executor gets the job with every batch. A worker
+    unpickles each job once. ``has_unsent`` says that some items are
+    `NotSent` placeholders; `batch` numbers the batch for the progress slot;
+    `prior` counts attempts already lost to a timeout, by position. The
+    batch number also travels as a second argument, where the parent's pool
+    can read it.
     """
     try:
-        token, job_bytes, items, has_unsent, batch, prior = pickle.loads(payload)  # noqa: S301
+        shipment, items, has_unsent, batch, prior = pickle.loads(payload)  # noqa: S301
     except Exception as exc:
         msg = (
             f"the items of this batch could not be unpickled in the worker process: "
@@ -560,14 +596,14 @@ def run_shipped_batch(payload: bytes, batch: int = -1) -> bytes:
             "fresh interpreter (define them in a module, not in a function), or use kind='io'"
         )
         raise TransportError(msg) from exc
-    job = _JOBS.get(token)
+    job = _JOBS.get(shipment.token) if shipment.job_bytes is None else None
     if job is None:
-        job = _load(token, job_bytes)
+        job = _take(shipment)
     fn = _fail_unsent(job.fn) if has_unsent else job.fn
     progress = None
     if _slot is not None:
         _slot[SLOT_BATCH] = batch
-        progress = _slot[2:]
+        progress = _slot[SLOT_PROGRESS:]
     return pack(run_batch(fn, items, policy=job.policy, progress=progress, prior=prior))
 
 

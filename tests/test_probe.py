@@ -1,0 +1,50 @@
+"""kind="auto" on items too quick to be worth a worker: they run here, and the Summary says so."""
+
+from __future__ import annotations
+
+import threading
+
+from parmap import imap, parmap
+from parmap._probe import SERIAL_BACKEND
+
+
+def inverse(x: int) -> float:
+    return 1 / (x - 500)
+
+
+def test_tiny_items_run_in_the_calling_thread() -> None:
+    """Trivial items run here, one after another; the note gives the time per item."""
+    summary = parmap(abs, range(-50_000, 0), kind="auto")
+    assert summary.results == list(range(50_000, 0, -1))
+    assert summary.backend == SERIAL_BACKEND
+    (note,) = summary.notes
+    assert "ran the items here" in note
+    assert "µs" in note
+
+
+def test_tiny_items_run_here_still_fail_one_by_one() -> None:
+    """Run here, a failing item fails alone, with its index, as in any other run."""
+    summary = parmap(inverse, range(10_000), kind="auto")
+    assert summary.backend == SERIAL_BACKEND
+    assert [error.index for error in summary.errors] == [500]
+    assert summary.succeeded == 9_999
+
+
+def test_tiny_items_of_an_endless_input_run_here() -> None:
+    """A generator of trivial items (no length) runs here too, and imap streams it."""
+    outcomes = imap(abs, (-x for x in range(30_000)), kind="auto")
+    assert [outcome.value for outcome in outcomes] == list(range(30_000))
+
+
+def test_with_a_timeout_tiny_items_still_go_to_workers() -> None:
+    """timeout= can only be enforced in a worker, so the run never stays here."""
+    summary = parmap(abs, range(-5_000, 0), kind="auto", timeout=10)
+    assert summary.backend != SERIAL_BACKEND
+    assert summary.ok
+
+
+def test_the_calling_thread_runs_them() -> None:
+    """Run here means in the caller's own thread."""
+    caller = threading.get_ident()
+    summary = parmap(lambda _: threading.get_ident(), range(20_000), kind="auto")
+    assert set(summary.results) == {caller}

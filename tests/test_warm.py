@@ -1,0 +1,223 @@
+"""Warm process pools: later calls reuse the workers of earlier ones, safely."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import TYPE_CHECKING
+
+import psutil
+import pytest
+
+from parmap import _warm, parmap
+from parmap._processes import ProcessBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
+
+#: Per-process count of functions unpickled, by name (see `Loaded`).
+LOADS: dict[str, int] = {}
+
+
+def _rebuild(name: str) -> Loaded:
+    LOADS[name] = LOADS.get(name, 0) + 1
+    return Loaded(name)
+
+
+class Loaded:
+    """A function that counts, in each worker, how often it was unpickled there."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (_rebuild, (self.name,))
+
+    def __call__(self, _: int) -> tuple[int, int]:
+        return os.getpid(), LOADS.get(self.name, 0)
+
+
+def pid_of(_: object) -> int:
+    return os.getpid()
+
+
+def env_of(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def exit_on_3(x: int) -> int:
+    if x == 3:
+        os._exit(3)
+    return os.getpid()
+
+
+def interrupt_on_3(x: int) -> int:
+    if x == 3:
+        raise KeyboardInterrupt
+    return os.getpid()
+
+
+def hang_on_3(x: int) -> int:
+    if x == 3:
+        threading.Event().wait(60)  # the item hangs, it is not a sync
+    return os.getpid()
+
+
+def pids(items: int = 20, workers: int = 2) -> set[int]:
+    """The pids of the workers that ran a call's items."""
+    summary = parmap(pid_of, range(items), kind="cpu", workers=workers, batch_size=1)
+    assert summary.ok
+    return set(summary.results)  # type: ignore[arg-type]
+
+
+def alive_processes(pids: Iterable[int]) -> list[psutil.Process]:
+    """The processes of `pids` that still exist."""
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def idle_workers() -> set[int]:
+    """The pids of the workers of every idle pool."""
+    return {pid for _, pool in _warm._idle for pid in pool._processes or {}}  # noqa: SLF001
+
+
+def test_a_second_call_reuses_the_workers() -> None:
+    """Consecutive calls with the same worker count run on the same worker processes."""
+    pids()
+    pool = idle_workers()
+    assert len(pool) == 2
+    assert pids() <= pool
+    assert idle_workers() == pool
+    assert all(psutil.pid_exists(pid) for pid in pool)
+
+
+def test_each_worker_count_has_its_own_pool() -> None:
+    """A call asking for another number of workers never runs on more than it asked for."""
+    pids(workers=2)
+    assert len(pids(items=40, workers=1)) == 1
+
+
+def test_a_function_is_unpickled_once_per_worker() -> None:
+    """Shipped again by a later call, the same function is not unpickled again; another one is."""
+    same = Loaded("same")
+    runs = [parmap(same, range(30), kind="cpu", workers=2, batch_size=1) for _ in range(2)]
+    loads = {pid: count for run in runs for pid, count in run.results}  # type: ignore[misc]
+    assert set(loads.values()) == {1}
+    other = parmap(Loaded("other"), range(30), kind="cpu", workers=2, batch_size=1)
+    assert {count for _, count in other.results} == {1}  # type: ignore[misc]
+
+
+def test_the_function_stops_travelling_once_every_worker_has_it() -> None:
+    """Once every worker took the run's function, batches go without it, also in the next run."""
+    ballast = b"x" * 1_000_000
+
+    def fn(x: object) -> object:
+        assert isinstance(x, int)
+        return x + len(ballast)
+
+    for _ in range(2):
+        backend = ProcessBackend(fn, 1)
+        try:
+            sizes = []
+            for batch in range(3):
+                assert backend.unpack(backend.submit([batch]).result(timeout=30)).values == [
+                    batch + len(ballast)
+                ]
+                sizes.append(backend.sent_bytes)
+        finally:
+            backend.close(cancel=False)
+        assert sizes[-1] < 10_000, sizes
+
+
+def test_workers_take_the_callers_current_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call's workers see os.environ as it is at that call, also when reused."""
+    monkeypatch.setenv("PARMAP_TEST_VALUE", "one")
+    first = parmap(env_of, ["PARMAP_TEST_VALUE"] * 4, kind="cpu", workers=2)
+    before = idle_workers()
+    monkeypatch.setenv("PARMAP_TEST_VALUE", "two")
+    second = parmap(env_of, ["PARMAP_TEST_VALUE"] * 4, kind="cpu", workers=2)
+    assert first.results == ["one"] * 4
+    assert second.results == ["two"] * 4
+    assert idle_workers() == before
+
+
+def test_concurrent_calls_from_threads() -> None:
+    """Several threads calling at once each get their own correct results."""
+    barrier = threading.Barrier(3, timeout=30)
+    results: dict[int, list[int | None]] = {}
+
+    def call(offset: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            summary = parmap(abs, range(-offset, -offset - 200, -1), kind="cpu", workers=2)
+            results[offset] = summary.results
+
+    threads = [threading.Thread(target=call, args=(1000 * n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == {1000 * n: list(range(1000 * n, 1000 * n + 200)) for n in range(3)}
+
+
+def test_idle_workers_exit_after_the_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers left idle exit once the idle timeout has passed."""
+    monkeypatch.setattr(_warm, "IDLE_TIMEOUT", 0.2)
+    workers = alive_processes(pids())
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == []
+
+
+@pytest.mark.parametrize(
+    ("fn", "timeout"),
+    [(exit_on_3, None), (hang_on_3, 0.5), (interrupt_on_3, None)],
+    ids=["crash", "timeout", "interrupt"],
+)
+def test_a_pool_that_lost_a_worker_is_not_reused(
+    fn: Callable[[int], int], timeout: float | None
+) -> None:
+    """After a worker died, was killed for a timeout, or a run was interrupted: fresh workers."""
+    pids()
+    before = idle_workers()
+    with contextlib.suppress(KeyboardInterrupt):
+        parmap(fn, range(6), kind="cpu", workers=2, batch_size=1, timeout=timeout)
+    assert pids().isdisjoint(before)
+
+
+EXIT_SCRIPT = """
+import os
+from parmap import parmap
+
+for _ in range(2):
+    summary = parmap(lambda _: os.getpid(), range(20), kind="cpu", workers=2, batch_size=1)
+    pids = set(summary.results)
+print(" ".join(map(str, pids)), flush=True)
+"""
+
+
+def test_nothing_outlives_the_program(tmp_path: Path) -> None:
+    """A script that ends with idle workers exits at once, and takes its workers with it."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(EXIT_SCRIPT))
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # far less than the idle timeout: exiting does not wait for it
+        env={**os.environ, "PYTHONPATH": ""},
+        check=True,
+    )
+    workers = alive_processes(map(int, proc.stdout.split()))
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+    assert proc.stderr == ""

@@ -9,26 +9,27 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 from typing import TYPE_CHECKING
 
-from ._amap import amap as amap
-from ._api import imap as imap
-from ._api import parmap as parmap
-from ._decorators import MapOptions as MapOptions
-from ._decorators import Parallel as Parallel
-from ._decorators import each as each
-from ._decorators import parallel as parallel
-from ._errors import ArgumentError as ArgumentError
-from ._errors import ParmapError as ParmapError
-from ._errors import RemoteError as RemoteError
-from ._errors import TransportError as TransportError
-from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
-from ._errors import WorkerDiedError as WorkerDiedError
-from ._options import Kind as Kind
-from ._summary import ItemError as ItemError
-from ._summary import Outcome as Outcome
-from ._summary import Summary as Summary
+if TYPE_CHECKING:
+    from ._amap import amap as amap
+    from ._api import imap as imap
+    from ._api import parmap as parmap
+    from ._decorators import MapOptions as MapOptions
+    from ._decorators import Parallel as Parallel
+    from ._decorators import each as each
+    from ._decorators import parallel as parallel
+    from ._errors import ArgumentError as ArgumentError
+    from ._errors import ParmapError as ParmapError
+    from ._errors import RemoteError as RemoteError
+    from ._errors import TransportError as TransportError
+    from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
+    from ._errors import WorkerDiedError as WorkerDiedError
+    from ._options import Kind as Kind
+    from ._summary import ItemError as ItemError
+    from ._summary import Outcome as Outcome
+    from ._summary import Summary as Summary
 
 __all__ = [
     "ArgumentError",
@@ -54,13 +55,41 @@ __all__ = [
 if TYPE_CHECKING:
     __version__: str
 
+#: Where each public name is defined. The package imports its parts when a name is
+#: first used: a worker process, which imports only `parmap._worker`, never pays
+#: for the rest, and neither does ``import parmap`` before a first call.
+_HOMES = {
+    "amap": "._amap",
+    "imap": "._api",
+    "parmap": "._api",
+    "MapOptions": "._decorators",
+    "Parallel": "._decorators",
+    "each": "._decorators",
+    "parallel": "._decorators",
+    "ArgumentError": "._errors",
+    "ParmapError": "._errors",
+    "RemoteError": "._errors",
+    "TransportError": "._errors",
+    "UnpicklableFunctionError": "._errors",
+    "WorkerDiedError": "._errors",
+    "Kind": "._options",
+    "ItemError": "._summary",
+    "Outcome": "._summary",
+    "Summary": "._summary",
+}
 
-def __getattr__(name: str) -> str:
-    """``__version__``, read from the package metadata when first asked for.
 
-    Lazily, because ``importlib.metadata`` costs more to import than parmap
-    itself, and every worker process imports parmap.
+def __getattr__(name: str) -> object:
+    """A public name, imported from its module when first asked for.
+
+    ``__version__`` is read from the package metadata, lazily too, because
+    ``importlib.metadata`` costs more to import than parmap itself.
     """
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home, __name__), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
@@ -72,11 +101,5 @@ def __getattr__(name: str) -> str:
     raise AttributeError(msg)
 
 
-for _name in __all__:
-    if _name == "__version__":
-        continue
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
-        with contextlib.suppress(AttributeError, TypeError):  # e.g. typing aliases
-            _obj.__module__ = "parmap"
-del _name, _obj
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

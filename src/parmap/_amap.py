@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, overload
 from ._api import parmap
 from ._decorators import MapOptions, _checked
 from ._errors import ArgumentError
+from ._public import public
 
 if TYPE_CHECKING:
     import asyncio
@@ -154,3 +155,6 @@ class _Stoppable(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)  # type: ignore[arg-type]  # TypeError when it has none
+
+
+public(amap)

@@ -23,6 +23,7 @@ from ._options import (
     make_tracking,
 )
 from ._probe import SERIAL_BACKEND, probe, run_here
+from ._public import public
 from ._worker import Policy, in_worker_process
 
 if TYPE_CHECKING:
@@ -644,3 +645,6 @@ def _length(items: object) -> int | None:
         return len(items)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - len() is only a hint for batch sizes and progress
         return None
+
+
+public(parmap, imap)

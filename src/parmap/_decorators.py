@@ -20,6 +20,7 @@ from typing import (
 
 from ._api import check_options, imap, parmap
 from ._errors import ArgumentError
+from ._public import public
 
 if TYPE_CHECKING:
     import os
@@ -223,3 +224,6 @@ def each(
         return parmap(body, items, **checked)
 
     return run
+
+
+public(MapOptions, Parallel, each, parallel)

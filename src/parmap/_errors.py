@@ -20,6 +20,8 @@ from __future__ import annotations
 import pickle
 from concurrent.futures import BrokenExecutor
 
+from ._public import public
+
 __all__ = [
     "ArgumentError",
     "ParmapError",
@@ -118,3 +120,13 @@ class WorkerDiedError(ParmapError, BrokenExecutor):
         >>> issubclass(WorkerDiedError, BrokenExecutor)
         True
     """
+
+
+public(
+    ParmapError,
+    ArgumentError,
+    RemoteError,
+    TransportError,
+    UnpicklableFunctionError,
+    WorkerDiedError,
+)

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar, final
 
+from ._public import public
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -267,3 +269,6 @@ class Summary(Generic[T, R]):
         return (
             f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{table}{notes}</div>"
         )
+
+
+public(Summary, ItemError, Outcome)

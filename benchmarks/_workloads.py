@@ -1,4 +1,4 @@
-"""Workload functions shared by every contestant of ``bench_core.py`` and ``bench_stream.py``.
+"""Workload functions shared by every contestant of the benchmark scripts.
 
 They live in their own importable module, not in the script, so that every
 contestant runs the very same function object: ``ProcessPoolExecutor`` workers
@@ -8,6 +8,7 @@ parmap ships them with cloudpickle (also by reference, for an importable module)
 
 from __future__ import annotations
 
+import statistics
 import time
 
 WAIT_SECONDS = 0.010
@@ -36,3 +37,23 @@ def spin_expected(loop_size: int) -> int:
 def square(item: int) -> int:
     """Return ``item * item``: a near-free item, so that per-item overhead is all that counts."""
     return item * item
+
+
+def squares_sum(count: int) -> int:
+    """Return ``sum(square(i) for i in range(count))`` in closed form, to check results cheaply."""
+    return (count - 1) * count * (2 * count - 1) // 6
+
+
+def calibrate_spin(target_seconds: float) -> int:
+    """Return a loop size for which ``spin`` takes about ``target_seconds`` on this machine.
+
+    The median of 25 timed runs of a probe loop, scaled; at least 1000 steps.
+    """
+    probe = 100_000
+    spin(probe)  # warm up
+    timings = []
+    for _ in range(25):
+        start = time.perf_counter()
+        spin(probe)
+        timings.append(time.perf_counter() - start)
+    return max(1000, round(probe * target_seconds / statistics.median(timings)))

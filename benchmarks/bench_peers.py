@@ -893,6 +893,16 @@ def notes(report: dict[str, Any]) -> list[str]:
         + ("; ".join(leftovers) if leftovers else "none")
         + "."
     )
+    versions = ", ".join(
+        f"{name} {version}" for name, version in env["peer_versions"].items() if version
+    )
+    revision = (env.get("git_revision") or "unknown")[:12]
+    lines.append(
+        f"Measured: parmap {env.get('parmap_version')} (git {revision}), "
+        f"Python {env['python'].split()[0]}, {versions}."
+    )
+    if report.get("note"):
+        lines.append(f"**Note:** {report['note']}")
     load = env["loadavg_before"], env["loadavg_after"]
     lines.append(
         f"Load average (1 min) before and after the run: {load[0][0]:.2f} and "
@@ -1096,6 +1106,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated workloads among {', '.join(WORKLOADS)}; "
         "the report is printed, not written",
     )
+    parser.add_argument(
+        "--note", default="", help="a sentence about this run, printed in the report"
+    )
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="measure nothing: render peers.md and peers.png again from peers.json",
+    )
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
     parser.add_argument("--loop-size", type=int, default=0, help=argparse.SUPPRESS)
     args = _harness.parse_repeats(parser, argv, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
@@ -1117,10 +1135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise _harness.BenchmarkError(msg)
         print(json.dumps(measure(workload, tool, args.loop_size)))
         return 0
-    if _harness.parmap_version() is None:
+    if args.redraw:
+        path = _harness.RESULTS_DIR / f"{NAME}.json"
+        report = json.loads(path.read_text(encoding="utf-8"))
+        report["targets"] = check_targets(report["results"])
+        report["note"] = args.note or report.get("note", "")
+    elif _harness.parmap_version() is None:
         print("parmap is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    report = run_benchmark(args.repeats, args.only or list(WORKLOADS))
+    else:
+        report = run_benchmark(args.repeats, args.only or list(WORKLOADS))
+        report["note"] = args.note
     table = markdown(report)
     if args.only:
         print(table)

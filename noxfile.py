@@ -32,8 +32,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """Type-check the package and the tests with mypy --strict."""
-    session.install("-e", ".[test,lint]")
+    """Type-check the package, the tests and the benchmarks with mypy --strict."""
+    session.install("-e", ".[test,lint,bench]")
     session.run("mypy")
 
 

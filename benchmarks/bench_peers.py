@@ -39,13 +39,14 @@ checked at the end of the report.
 Every measurement runs in a fresh interpreter (this script re-run with the hidden
 ``--one WORKLOAD TOOL`` option), which imports everything, prepares the items,
 then waits for the parent's go-ahead: the parent takes the baseline RSS of the
-child's process tree and samples it every 10 ms from a thread (``_harness.
-run_fresh_sampled``). The clock runs from just before the pool is created (or
-parmap called) until every result is in and the pool is shut down, as a user's
-``with`` block would; it also records the time until the child has exited, where
-a shut-down deferred to exit shows. Afterwards the child checks every result
-(or, on the stream, the count) and fails loudly if one is missing or wrong; the
-parent checks that no worker outlived the child. Repeats are interleaved, the
+child's process tree and samples it every 10 ms from a thread
+(``_harness.run_fresh_sampled``). The clock runs from just before the pool is
+created (or parmap called) until every result is in and the pool is shut down, as
+a user's ``with`` block would; the parent also times the child until it has
+exited, where a shut-down deferred to exit shows. Afterwards the child checks
+every result against the expected one, made before the clock (on the stream, it
+counts the items), and fails loudly if one is missing or wrong; the parent checks
+that no worker outlived the child. Repeats are interleaved, the
 contestants' order rotating each round.
 
 Four contestants would take ~30 s per run: ``ProcessPoolExecutor(chunksize=1)``,

@@ -1,4 +1,4 @@
-"""Sessions: tests on every supported Python, lint, typing. Run ``nox -l`` to list them."""
+"""Sessions: tests on every supported Python, lint, typing, docs; bench on demand (`nox -l`)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """Type-check the package and the tests with mypy --strict; verify the exported types."""
-    session.install("-e", ".[test,lint]")
+    """Type-check the package, tests and benchmarks with mypy --strict; verify exported types."""
+    session.install("-e", ".[test,lint,bench]")
     session.run("mypy")
     session.run("basedpyright", "--verifytypes", "parmap", "--ignoreexternal")
 
@@ -45,3 +45,14 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run parmap side by side with its peers (benchmarks/bench_peers.py); not in the default run.
+
+    Takes about 15 minutes on 2 cores and rewrites benchmarks/results/peers.*;
+    pass options after ``--``, e.g. ``nox -s bench -- --quick``.
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_peers.py", *session.posargs)

@@ -55,3 +55,25 @@ def spin_expected(loop_size: int) -> int:
 def square(item: int) -> int:
     """Return ``item * item``: a near-free item, so that per-item overhead is all that counts."""
     return item * item
+
+
+def squares_sum(count: int) -> int:
+    """Return ``sum(square(i) for i in range(count))`` in closed form, to check results cheaply."""
+    return (count - 1) * count * (2 * count - 1) // 6
+
+
+def calibrate_spin(target_seconds: float) -> int:
+    """Return a loop size for which ``spin`` takes about ``target_seconds`` on this machine.
+
+    The fastest of 25 timed runs of a probe loop, scaled; at least 1000 steps. The
+    fastest, not the median: on a busy machine most runs wait for a CPU, and a loop
+    sized from them would be far shorter than ``target_seconds`` on an idle CPU.
+    """
+    probe = 100_000
+    spin(probe)  # warm up
+    timings = []
+    for _ in range(25):
+        start = time.perf_counter()
+        spin(probe)
+        timings.append(time.perf_counter() - start)
+    return max(1000, round(probe * target_seconds / min(timings)))

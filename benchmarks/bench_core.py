@@ -38,7 +38,6 @@ import argparse
 import json
 import math
 import multiprocessing
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -175,21 +174,6 @@ def measure(tool: str, workload: str, loop_size: int) -> float:
 # -------------------------------------------------------------------------- parent side
 
 
-def calibrate(target_seconds: float = CPU_ITEM_SECONDS) -> int:
-    """Return a loop size for which ``_workloads.spin`` takes about ``target_seconds`` here."""
-    probe = 100_000
-    _workloads.spin(probe)  # warm up
-    typical = statistics.median(_timed(_workloads.spin, probe) for _ in range(25))
-    return max(1000, round(probe * target_seconds / typical))
-
-
-def _timed(fn: Callable[[int], int], arg: int) -> float:
-    """Return how long ``fn(arg)`` takes, in seconds."""
-    start = time.perf_counter()
-    fn(arg)
-    return time.perf_counter() - start
-
-
 def run_child(tool: str, workload: str, loop_size: int) -> float:
     """Measure one contestant in a fresh interpreter and return its wall time in seconds."""
     args = ["--one", tool, workload, "--loop-size", str(loop_size)]
@@ -255,7 +239,7 @@ def markdown_table(analysis: dict[str, Any], workers: int) -> str:
 def run_benchmark(repeats: int, *, with_parmap: bool) -> dict[str, Any]:
     """Run every contestant ``repeats`` times, interleaved, and return the full report."""
     workers = _harness.usable_cpus()
-    loop_size = calibrate()
+    loop_size = _workloads.calibrate_spin(CPU_ITEM_SECONDS)
     contestants = {
         workload: [t for t in tools if with_parmap or t != "parmap"]
         for workload, tools in CONTESTANTS.items()

@@ -51,10 +51,7 @@ import argparse
 import json
 import multiprocessing
 import multiprocessing.pool
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -69,8 +66,6 @@ import _workloads  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    import psutil
-
     from parmap import Summary
 
 ITEMS: Final = 2_000_000
@@ -78,18 +73,6 @@ PEER_CHUNKSIZE: Final = 1000
 DEFAULT_REPEATS: Final = 5
 QUICK_REPEATS: Final = 2
 MB: Final = 1_000_000
-
-SAMPLE_SECONDS: Final = 0.010
-"""How often the sampler reads the RSS of every process of the tree."""
-RESCAN_EVERY: Final = 5
-"""The sampler looks for new descendants every this many samples (~50 ms).
-
-Listing descendants walks all of ``/proc`` (about 1 ms of CPU, taken from the
-contestants on a small machine); reading the RSS of the processes already known
-costs a few tens of µs each. A
-worker found up to ~50 ms late is still measured at its peak: pool workers live
-for the whole run and their RSS does not shrink.
-"""
 
 TARGET_RATIO: Final = 1.0
 TARGET_PEAK_MB: Final = 100.0
@@ -165,31 +148,6 @@ def run_contestant(tool: str) -> int:
     return count
 
 
-READY: Final = "ready"
-GO: Final = "go"
-
-
-def _status_kb(field: str) -> int | None:
-    """Return a ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``) in bytes, or None."""
-    try:
-        with Path("/proc/self/status").open(encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's RSS high-water mark (``VmHWM``, Linux 4.0+); False if impossible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
-
-
 def measure(tool: str) -> dict[str, Any]:
     """Run one contestant once in this interpreter; return its wall time and more.
 
@@ -204,16 +162,13 @@ def measure(tool: str) -> dict[str, Any]:
     # of this script, parmap's here.
     import parmap  # noqa: F401, PLC0415
 
-    hwm_reset = reset_peak_rss()
-    own_before = _status_kb("VmRSS")
-    print(READY, flush=True)
-    if sys.stdin.readline().strip() != GO:
-        msg = f"{tool}: the parent did not say {GO!r}"
-        raise _harness.BenchmarkError(msg)
+    hwm_reset = _harness.reset_peak_rss()
+    own_before = _harness.status_bytes("VmRSS")
+    _harness.await_go(tool)
     start = time.perf_counter()
     count = run_contestant(tool)
     elapsed = time.perf_counter() - start
-    own_peak = _status_kb("VmHWM") if hwm_reset else None
+    own_peak = _harness.status_bytes("VmHWM") if hwm_reset else None
     if count != ITEMS:
         msg = f"{tool}: processed {count} items, expected {ITEMS}"
         raise _harness.BenchmarkError(msg)
@@ -229,115 +184,9 @@ def measure(tool: str) -> dict[str, Any]:
 # -------------------------------------------------------------------------- parent side
 
 
-class TreeRssSampler:
-    """Samples the summed RSS of a process and all its descendants, from a daemon thread.
-
-    It runs in the benchmark's parent process, not in the measured one: there, a
-    sampling thread would have to win the GIL from the contestant's threads for
-    every file it reads (each read releases it), and with 32 busy threads it got
-    only a handful of samples per second.
-    """
-
-    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
-        """Prepare to sample the tree rooted at `pid`; `start` takes the baseline."""
-        import psutil  # noqa: PLC0415 - not in the fork server, which re-imports this script
-
-        self._psutil = psutil
-        self._interval = interval
-        self._root = psutil.Process(pid)
-        self._known: dict[int, psutil.Process] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.baseline = 0
-        self.peak = 0
-        self.samples = 0
-
-    def sample(self, *, rescan: bool = True) -> int | None:
-        """Return the summed RSS of the tree in bytes (None once the root is gone).
-
-        With `rescan`, look for new descendants first.
-        """
-        psutil = self._psutil
-        try:
-            if rescan:
-                for child in self._root.children(recursive=True):
-                    self._known.setdefault(child.pid, child)
-            total = self._root.memory_info().rss
-        except psutil.Error:
-            return None
-        for pid, proc in list(self._known.items()):
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:  # exited (or a zombie): it holds no memory any more
-                del self._known[pid]
-        return total
-
-    def _record(self, rss: int | None) -> None:
-        if rss is not None:
-            self.peak = max(self.peak, rss)
-            self.samples += 1
-
-    def _run(self) -> None:
-        tick = 0
-        while not self._stop.wait(self._interval):
-            tick += 1
-            self._record(self.sample(rescan=tick % RESCAN_EVERY == 0))
-
-    def start(self) -> None:
-        """Take the baseline (the tree as it is now) and start sampling."""
-        baseline = self.sample()
-        if baseline is None:
-            msg = "the measured process is gone before its baseline was taken"
-            raise _harness.BenchmarkError(msg)
-        self.baseline = baseline
-        self._record(baseline)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sampling, after one last sample of the tree as it is now."""
-        self._stop.set()
-        self._thread.join()
-        self._record(self.sample())
-
-
 def run_child(tool: str) -> dict[str, Any]:
     """Measure one contestant in a fresh interpreter, sampling its tree's RSS; return its record."""
-    cmd = _harness.fresh_command(__file__, ["--one", tool])
-    with (
-        tempfile.TemporaryFile("w+", encoding="utf-8") as stderr,
-        subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True
-        ) as proc,
-    ):
-        if proc.stdin is None or proc.stdout is None:  # pragma: no cover - PIPE was asked for
-            msg = "no pipes to the child"
-            raise _harness.BenchmarkError(msg)
-        killer = threading.Timer(_harness.CHILD_TIMEOUT_SECONDS, proc.kill)
-        killer.daemon = True
-        killer.start()
-        try:
-            line = ""
-            if proc.stdout.readline().strip() == READY:
-                sampler = TreeRssSampler(proc.pid)
-                sampler.start()
-                try:
-                    proc.stdin.write(GO + "\n")
-                    proc.stdin.flush()
-                    line = proc.stdout.readline()  # printed as soon as the call returned
-                finally:
-                    sampler.stop()
-            rest = proc.stdout.read()
-            proc.wait()
-        finally:
-            killer.cancel()
-        if proc.returncode != 0 or not line.strip():
-            stderr.seek(0)
-            raise _harness.child_failed(tool, proc.returncode, line + rest, stderr.read())
-    record: dict[str, Any] = json.loads(line)
-    record["rss_baseline_bytes"] = sampler.baseline
-    record["rss_peak_bytes"] = sampler.peak
-    record["samples"] = sampler.samples
-    return record
+    return _harness.run_fresh_sampled(__file__, ["--one", tool], what=tool)
 
 
 def analyse(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
@@ -414,7 +263,7 @@ def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict
         "seconds per full run in a fresh interpreter, pool start-up and shut-down included; "
         '"\u00d7 peer" is the ratio of medians to the standard-library peer of the group '
         "(below 1 means faster). Tree RSS is the summed RSS of the process and all its "
-        f"descendants, sampled every {SAMPLE_SECONDS * 1000:.0f} ms; growth is over the "
+        f"descendants, sampled every {_harness.SAMPLE_SECONDS * 1000:.0f} ms; growth is over the "
         "baseline taken just before the call; a page shared by several processes counts "
         "in each of them. "
         f"Default workers here: parmap io {env['parmap_io_workers']}, parmap cpu "
@@ -484,8 +333,8 @@ def run_benchmark(repeats: int) -> dict[str, Any]:
             "input": "(i for i in range(ITEMS))",
             "fn": "_workloads.square",
             "peer_chunksize": PEER_CHUNKSIZE,
-            "sample_seconds": SAMPLE_SECONDS,
-            "rescan_every_samples": RESCAN_EVERY,
+            "sample_seconds": _harness.SAMPLE_SECONDS,
+            "rescan_every_samples": _harness.RESCAN_EVERY,
         },
         "targets": {"time_ratio_max": TARGET_RATIO, "tree_rss_mb_max": TARGET_PEAK_MB},
         "raw": rounds.raw,

@@ -90,6 +90,12 @@ def __getattr__(name: str) -> object:
         value = getattr(importlib.import_module(home, __name__), name)
         globals()[name] = value
         return value
+    if name == "__test__":  # doctest: the classes' examples, found where users find them
+        return {
+            public: value
+            for public in _HOMES
+            if isinstance(value := __getattr__(public), type) and value.__module__ == __name__
+        }
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 

@@ -40,7 +40,17 @@ _PARMAP_ONLY = frozenset({"keep_results"})
 
 
 class MapOptions(TypedDict, total=False):
-    """The options `parallel` and `each` accept: those of `parmap` and `imap`."""
+    """The options `parallel`, `each` and `amap` accept: those of `parmap` and `imap`.
+
+    A ``TypedDict``, so that options gathered in a dict of their own are
+    checked by type checkers too.
+
+    Examples:
+        >>> from parmap import MapOptions, parmap
+        >>> polite: MapOptions = {"workers": 4, "retries": 2, "rate": 100}
+        >>> parmap(str.upper, ["a", "b"], **polite).results
+        ['A', 'B']
+    """
 
     kind: Kind
     workers: int | None
@@ -77,6 +87,14 @@ class Parallel(Generic[P, R]):
     """A function that runs as before when called, and can also map itself over items.
 
     Made by `parallel`; see there.
+
+    Examples:
+        >>> from parmap import parallel
+        >>> @parallel(workers=4)
+        ... def shout(word: str) -> str:
+        ...     return word.upper()
+        >>> shout("hi"), shout.map(["a", "b"]).results
+        ('HI', ['A', 'B'])
     """
 
     __name__: str

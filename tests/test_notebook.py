@@ -57,6 +57,10 @@ blocking = parmap(twice, range(4), workers=2)
 print("results", blocking.results, blocking.backend)
 print("sync", parmap(abs, [-1, -2]).results)
 """,
+    "progress": """
+tracked = parmap(lambda x: x, range(50), progress=True)
+print("progress done", tracked.total)
+""",
     "async_awaited": """
 awaited = await amap(twice, range(4), workers=2)
 print("results", awaited.results, awaited.backend)
@@ -147,3 +151,15 @@ def test_amap_awaited_at_the_top_level_of_a_cell(outputs: dict[str, list[Output]
     cell = outputs["async_awaited"]
     assert errors_of(cell) == []
     assert "results [0, 2, None, 6] asyncio ×2 (the caller's loop)" in text_of(cell)
+
+
+def test_progress_is_a_widget_in_a_notebook(outputs: dict[str, list[Output]]) -> None:
+    cell = outputs["progress"]
+    assert not errors_of(cell)
+    assert "progress done 50" in text_of(cell)
+    widgets = [
+        output
+        for output in cell
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    assert widgets, cell  # tqdm.auto drew an ipywidgets bar, not text on stderr

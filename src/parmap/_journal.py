@@ -24,17 +24,17 @@ import pickle
 import queue
 import secrets
 import sqlite3
-import stat
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import ArgumentError, TransportError
+from ._trust import check_private, key_path, secret_key
 from ._worker import Failure, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     from ._dispatch import Completed
 
@@ -106,60 +106,6 @@ def _is_plain(value: object, depth: int) -> bool:
     return False
 
 
-def _config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "parmap"
-
-
-def secret_key() -> bytes:
-    """This user's journal key, made on first use (a 0600 file in a 0700 directory).
-
-    Raises:
-        ArgumentError: The key file exists but others could read or change it.
-    """
-    folder = _config_dir()
-    path = folder / "journal.key"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        _check_private(path, "the journal key file", secret=True)
-        return path.read_bytes()
-    except OSError as exc:
-        msg = (
-            f"checkpoint= needs a key file of its own, and {path} could not be created "
-            f"({exc.strerror}); set XDG_CONFIG_HOME to a directory you can write"
-        )
-        raise ArgumentError(msg) from exc
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
-
-
-def _check_private(path: Path, what: str, *, secret: bool = False) -> None:
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        msg = (
-            f"{what} {path} belongs to another user (uid {info.st_uid}); parmap only loads "
-            "results from files you own, since unpickling runs code: use a path of your own"
-        )
-        raise ArgumentError(msg)
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        msg = (
-            f"{what} {path} can be changed by other users (mode {stat.filemode(info.st_mode)}); "
-            "parmap only loads results that nobody else could have written, since "
-            f"unpickling runs code: run `chmod go-w {path}` if you trust its contents"
-        )
-        raise ArgumentError(msg)
-    if secret and info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        msg = (
-            f"{what} {path} can be read by other users (mode {stat.filemode(info.st_mode)}), "
-            f"who could then forge journals that parmap would trust: run `chmod 600 {path}`"
-        )
-        raise ArgumentError(msg)
-
-
 def check_journal(path: Path) -> None:
     """Check up front that `path` can be a journal: a parmap journal of ours, or a new file.
 
@@ -219,7 +165,7 @@ class Journal:
         if fresh:
             self._create_file(path)
         else:
-            _check_private(path, "the checkpoint journal")
+            check_private(path, "the checkpoint journal")
         try:
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -267,7 +213,7 @@ class Journal:
         if mark is None or salt is None or not hmac.compare_digest(mark[0], self._mac(salt[0])):
             msg = (
                 f"checkpoint={str(self.path)!r} was not written by your parmap (its mark does "
-                f"not match your key in {_config_dir() / 'journal.key'}); its results are not "
+                f"not match your key in {key_path()}); its results are not "
                 "loaded, since unpickling runs code: pass a new path, or delete the file"
             )
             raise ArgumentError(msg)

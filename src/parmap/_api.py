@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ._backends import ThreadBackend, open_backend
-from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
+from ._backends import executor_workers, open_backend
+from ._batching import AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
 from ._dispatch import Completed, Sizer, Source, dispatch
 from ._errors import ArgumentError
@@ -19,6 +19,8 @@ from ._worker import BatchResult, Policy, in_worker_process, run_batch
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
     from concurrent.futures import Executor
+
+    from distributed import Client
 
     from ._summary import Outcome, Summary
 
@@ -41,7 +43,7 @@ def parmap(
     kind: Kind = "io",
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     keep_results: bool = True,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
@@ -77,7 +79,10 @@ def parmap(
         executor: Run on this executor instead of starting workers; it is
             left open. A `ThreadPoolExecutor` calls `fn` directly; any other
             executor (e.g. a `ProcessPoolExecutor`) gets `fn` and the items
-            pickled. `kind` is then ignored: the executor decides where work runs.
+            pickled. A Dask ``distributed.Client`` runs batches as tasks on
+            its cluster's workers (``pip install "parmap[dask]"``; ``"auto"``
+            batches then hold ~100 ms of work each). `kind` is then ignored:
+            the executor decides where work runs.
         keep_results: ``False`` keeps counts and errors only (``results`` is
             then empty), so an endless run of side effects uses constant memory.
         retries: Extra attempts for an item whose call raised, after the
@@ -158,7 +163,7 @@ def imap(
     ordered: bool = True,
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
@@ -295,7 +300,7 @@ def _execute(
             "which does not start processes of its own"
         )
     executor = options.executor
-    count = options.workers or getattr(executor, "_max_workers", None) or default_workers(chosen)
+    count = options.workers or executor_workers(executor) or default_workers(chosen)
     backend = open_backend(
         fn,  # type: ignore[arg-type]  # T -> R, run as object -> object
         chosen,
@@ -309,8 +314,7 @@ def _execute(
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        target = THREAD_TARGET if isinstance(backend, ThreadBackend) else PROCESS_TARGET
-        sizer = AutoBatchSize(workers=count, target=target, total=total)
+        sizer = AutoBatchSize(workers=count, target=backend.batch_target, total=total)
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:

@@ -24,6 +24,8 @@ from ._errors import ArgumentError
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from distributed import Client
+
     from ._options import Kind
     from ._summary import Outcome, Summary
 
@@ -43,7 +45,7 @@ class MapOptions(TypedDict, total=False):
     kind: Kind
     workers: int | None
     batch_size: int | Literal["auto"]
-    executor: Executor | None
+    executor: Executor | Client | None
     keep_results: bool
     ordered: bool
     retries: int

@@ -27,6 +27,7 @@ import cloudpickle
 
 from . import _worker
 from ._backends import describe_executor
+from ._batching import PROCESS_TARGET
 from ._errors import UnpicklableFunctionError
 from ._pool import ProcessPool
 
@@ -58,6 +59,7 @@ class ProcessBackend:
         self._timeout = timeout
         self._numbers = itertools.count()
         self.sent_bytes = 0
+        self.batch_target = PROCESS_TARGET
         self._fn_bytes = _pickle_function(_worker.Job(fn, policy))
         self._workers = workers
         self._owned = executor is None

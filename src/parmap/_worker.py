@@ -482,14 +482,19 @@ class _Unloadable:
         raise RuntimeError(msg) from self.error
 
 
+#: A Dask worker runs batches on several threads at once: they share `_JOBS`.
+_JOBS_LOCK = threading.Lock()
+
+
 def _load(token: str, job_bytes: bytes) -> Job:
     try:
         job: Job = cloudpickle.loads(job_bytes)
     except Exception as exc:  # noqa: BLE001 - reported per item, with the reason
         job = Job(_Unloadable(exc), None)
-    while len(_JOBS) >= _CACHE_SIZE:
-        del _JOBS[next(iter(_JOBS))]
-    _JOBS[token] = job
+    with _JOBS_LOCK:
+        while len(_JOBS) >= _CACHE_SIZE:
+            del _JOBS[next(iter(_JOBS))]
+        _JOBS[token] = job
     return job
 
 

@@ -16,9 +16,10 @@ Dask's ``ClientExecutor`` turns each Dask future into a
 cancels the Dask task. When a worker dies, Dask itself runs its tasks again
 elsewhere; it gives up on a task whose workers died
 ``distributed.scheduler.allowed-failures + 1`` times, with ``KilledWorker``.
-A batch that ends that way is split: each of its items is sent again on its
-own, so that only the item that kills workers is recorded (as
-`WorkerDiedError`) and every other item runs.
+That blames every task that was on the workers as they died, innocent ones
+queued behind the culprit included. So the items of a batch that ends that
+way are run again, each alone and one at a time: only the item that kills
+workers is then recorded (as `WorkerDiedError`), and every other item runs.
 
 This module is imported only when a Client is passed, so ``import parmap``
 never imports Dask.
@@ -26,11 +27,13 @@ never imports Dask.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import threading
+import time
 import uuid
-from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,12 +46,17 @@ from ._errors import UnpicklableFunctionError, WorkerDiedError
 from ._processes import _pickle_function, _placeholders
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from concurrent.futures import Executor
 
     from distributed import Client
 
-__all__ = ["DaskBackend", "cluster_threads"]
+__all__ = ["NO_WORKERS_GRACE", "DaskBackend", "cluster_threads"]
+
+#: Seconds a run waits while the cluster has no workers at all before it gives up.
+#: Long enough for a cluster to start its first workers; a cluster whose workers
+#: all failed to restart never gets them back, and must not keep a run waiting for ever.
+NO_WORKERS_GRACE = 120.0
 
 
 def cluster_threads(client: Client) -> int:
@@ -87,15 +95,31 @@ class DaskBackend:
         self._executor: Executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]
         self.sent_bytes = 0
         self.batch_target = DASK_TARGET
-        where = getattr(client.scheduler, "address", None)
-        self.description = f"dask ×{cluster_threads(client)}" + (f" at {where}" if where else "")
+        self._client = client
+        self._where = getattr(client.scheduler, "address", None) or "?"
+        self.description = f"dask ×{cluster_threads(client)} at {self._where}"
+        self._no_workers_since: float | None = None
+        self._broken = False
         self._lock = threading.Lock()
         self._pending: set[_Batch] = set()
+        self._suspects: collections.deque[tuple[_Batch, int]] = collections.deque()
+        self._testing = False
 
     def submit(
         self, items: Sequence[object], prior: dict[int, int] | None = None
     ) -> Future[object]:
-        """Send one batch to the cluster as one task."""
+        """Send one batch to the cluster as one task.
+
+        Raises:
+            BrokenExecutor: The cluster has had no workers for too long (see `stalled`).
+        """
+        if self._broken:
+            msg = (
+                f"the Dask cluster at {self._where} has had no workers for "
+                f"{NO_WORKERS_GRACE:g} s, so its tasks cannot run; start or scale up its "
+                "workers (e.g. cluster.scale(4)), then run again"
+            )
+            raise BrokenExecutor(msg)
         payload = self.payload(items, prior)
         self.sent_bytes = len(payload)
         batch = _Batch(self, items, prior)
@@ -117,6 +141,55 @@ class DaskBackend:
             data = cloudpickle.dumps((*head, _placeholders(items), True, -1, prior or {}))
         return data
 
+    def suspect(self, batch: _Batch, positions: Iterable[int]) -> None:
+        """Run these items of `batch` again, each alone, one at a time: Dask gave up on their task.
+
+        ``KilledWorker`` blames every task that was on a worker each time one
+        died, so it also falls on tasks queued behind the one that kills
+        workers. Run alone, an innocent item succeeds, and the culprit fails
+        alone. Suspects go first on their worker (priority 1): one queued
+        behind a running culprit runs before it once both are moved to a new
+        worker, so it is not blamed again and again. Ordinary tasks queued
+        behind a suspect that kills may be blamed with it; they then become
+        suspects in turn, and run.
+        """
+        with self._lock:
+            self._suspects.extend((batch, position) for position in positions)
+        self._test_next()
+
+    def _test_next(self, *, finished: bool = False) -> None:
+        """Start the next suspect, unless one is running (`finished`: the running one ended)."""
+        while True:
+            with self._lock:
+                if finished:
+                    self._testing = finished = False
+                if self._testing:
+                    return
+                while self._suspects and self._suspects[0][0].closed:
+                    self._suspects.popleft()
+                if not self._suspects:
+                    return
+                batch, position = self._suspects.popleft()
+                self._testing = True
+            try:
+                task: Future[object] = self._executor.submit(  # type: ignore[call-arg]
+                    _worker.run_shipped_batch,
+                    batch.payload(position),
+                    priority=1,  # ClientExecutor hands Dask's task options to client.submit
+                )
+            except Exception as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
+                with self._lock:
+                    self._testing = False
+                batch.piece_done(position, exc)
+                continue
+            batch.track(task)
+            task.add_done_callback(functools.partial(self._tested, batch, position))
+            return
+
+    def _tested(self, batch: _Batch, position: int, task: Future[object]) -> None:
+        batch.piece_done(position, task)
+        self._test_next(finished=True)
+
     def done(self, batch: _Batch) -> None:
         """Forget a batch whose future is settled."""
         with self._lock:
@@ -134,8 +207,22 @@ class DaskBackend:
         return False
 
     def stalled(self) -> bool:
-        """Dask answers for its tasks: a lost worker's tasks run again, or fail."""
-        return False
+        """Whether the cluster has had no workers at all for `NO_WORKERS_GRACE` seconds.
+
+        Dask keeps tasks waiting for workers for ever (a cluster may be
+        scaling up from none). parmap waits that long, then gives up: the
+        batches in flight fail over, and sending them again raises
+        `BrokenExecutor`, which ends the run with its partial summary.
+        """
+        workers: dict[str, int] = self._client.nthreads()  # type: ignore[no-untyped-call]
+        now = time.monotonic()
+        if workers:
+            self._no_workers_since = None
+        elif self._no_workers_since is None:
+            self._no_workers_since = now
+        elif now - self._no_workers_since > NO_WORKERS_GRACE:
+            self._broken = True
+        return self._broken
 
     def close(self, *, cancel: bool) -> None:
         """Leave the client open; when cancelling, cancel the tasks not yet finished.
@@ -205,8 +292,9 @@ class _Batch:
     """One batch on the cluster: the future the dispatcher waits on, and the tasks behind it.
 
     Normally one task runs the whole batch. If Dask gives up on it with
-    ``KilledWorker``, each item is sent again as a task of its own; `outer`
-    is settled once all of them are, with their `_Pieces`.
+    ``KilledWorker``, its items become suspects (see `DaskBackend.suspect`),
+    each run again alone; `outer` is settled once all of them are, with
+    their `_Pieces`.
     """
 
     def __init__(
@@ -220,29 +308,34 @@ class _Batch:
         self._tasks: list[Future[object]] = []
         self._pieces: list[bytes | BaseException | None] = []
         self._left = 0
-        self._closed = False
+        self.closed = False
         self.outer.add_done_callback(self._settled)
 
     def start(self, payload: bytes) -> None:
         """Send the whole batch as one task."""
         task = self._backend.send(payload)
-        if self._track(task):
+        if self.track(task):
             task.add_done_callback(self._whole_done)
 
     def cancel(self) -> None:
         """Cancel the batch and every task of it not yet finished."""
         self.outer.cancel()
 
-    def _track(self, task: Future[object]) -> bool:
+    def track(self, task: Future[object]) -> bool:
         """Keep `task` until the batch is settled; cancel it if the batch was cancelled already."""
         with self._lock:
-            if not self._closed:
+            if not self.closed:
                 self._tasks.append(task)
                 return True
         task.cancel()
         return False
 
-    def _settled(self, outer: Future[object]) -> None:
+    def payload(self, position: int) -> bytes:
+        """The bytes of a task running the item at `position` alone."""
+        prior = {0: self._prior[position]} if position in self._prior else None
+        return self._backend.payload([self._items[position]], prior)
+
+    def _settled(self, _outer: Future[object]) -> None:
         """The dispatcher has the outcome (or cancelled the batch): let go of the tasks.
 
         Dropping the last reference to a Dask future releases its result on
@@ -250,11 +343,10 @@ class _Batch:
         that worker died later.
         """
         with self._lock:
-            self._closed = True
+            self.closed = True
             tasks, self._tasks = self._tasks, []
-        if outer.cancelled():
-            for task in tasks:
-                task.cancel()
+        for task in tasks:  # only those left running: the batch was cancelled or failed over
+            task.cancel()
         self._backend.done(self)
 
     def _whole_done(self, task: Future[object]) -> None:
@@ -265,44 +357,27 @@ class _Batch:
             return
         exc = task.exception()
         if isinstance(exc, KilledWorker):
-            if len(self._items) == 1:
-                self._settle(result=_Pieces([exc]))
-            else:
-                self._split()
-            return
-        if exc is not None:
+            with self._lock:
+                self._pieces = [None] * len(self._items)
+                self._left = len(self._items)
+                if task in self._tasks:
+                    self._tasks.remove(task)
+            self._backend.suspect(self, range(len(self._items)))
+        elif exc is not None:
             self._settle(error=exc)
         else:
             self._settle(result=task.result())
 
-    def _split(self) -> None:
-        """Send each item again as a task of its own (Dask gave up on the whole batch)."""
-        count = len(self._items)
-        with self._lock:
-            self._pieces = [None] * count
-            self._left = count
-        for position, item in enumerate(self._items):
-            prior = {0: self._prior[position]} if position in self._prior else None
-            try:
-                task = self._backend.send(self._backend.payload([item], prior))
-            except Exception as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
-                self._piece_done(position, exc)
-                continue
-            if not self._track(task):
-                return
-            task.add_done_callback(functools.partial(self._task_done, position))
-
-    def _task_done(self, position: int, task: Future[object]) -> None:
-        with self._lock:  # its result is here now: release it on the worker (see `_settled`)
-            if task in self._tasks:
-                self._tasks.remove(task)
-        if task.cancelled():
-            self._piece_done(position, CancelledError())
-            return
-        exc = task.exception()
-        self._piece_done(position, exc if exc is not None else task.result())
-
-    def _piece_done(self, position: int, piece: object) -> None:
+    def piece_done(self, position: int, task: Future[object] | BaseException) -> None:
+        """Record how the item at `position`, run alone, ended; settle once all have."""
+        if isinstance(task, BaseException):
+            piece: object = task
+        else:
+            with self._lock:  # its result is here now: release it on the worker
+                if task in self._tasks:
+                    self._tasks.remove(task)
+            cancelled = task.cancelled()
+            piece = CancelledError() if cancelled else task.exception() or task.result()
         with self._lock:
             if not isinstance(piece, bytes | BaseException):
                 piece = TypeError(f"a task returned {type(piece).__name__}, not bytes")

@@ -10,6 +10,7 @@ a snapshot before the test; they are asked of the cluster instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -40,9 +41,13 @@ LEAK_GRACE = 10.0
 #: Name prefixes of the threads a running Dask cluster keeps in this process: one pair
 #: watching each worker process, a queue feeder for each, Dask's own helper pools.
 DASK_THREADS = ("AsyncProcess Dask Worker process", "QueueFeederThread", "Dask-")
+#: No dashboard, and the scheduler's small HTTP server (health, metrics) on a free port:
+#: by default it takes 8787, warning when another cluster on the machine has it already.
+QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 #: Threads Dask starts once per process, on first use, and keeps on purpose until the
-#: interpreter exits (its pool for offloading (de)serialisation): never a test's leak.
-DASK_FOREVER = ("Dask-Offload_",)
+#: interpreter exits (its pools for offloading (de)serialisation and for running the
+#: done-callbacks of its futures): never a test's leak.
+DASK_FOREVER = ("Dask-Offload_", "Dask-Callback-Thread")
 #: The current worker processes of the Dask cluster, while the `dask_client` fixture is up.
 _dask_workers: Callable[[], set[int]] | None = None
 
@@ -58,8 +63,19 @@ def dask_client() -> Iterator[Client]:
     distributed = pytest.importorskip(
         "distributed", reason='Dask is an optional extra: pip install -e ".[dask]"'
     )
+    import dask  # noqa: PLC0415 - installed with distributed
+
+    # A LocalCluster closes a worker's nanny for good when, 15 s after the worker was
+    # lost, no worker of that name is up: tests that kill workers again and again could
+    # catch a restart at that instant and leave the cluster without workers.
+    settings = contextlib.ExitStack()
+    settings.enter_context(dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}))
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs=QUIET_SCHEDULER,
     )
     client = distributed.Client(cluster)
 
@@ -77,6 +93,7 @@ def dask_client() -> Iterator[Client]:
         _dask_workers = None
         client.close()
         cluster.close()
+        settings.close()
 
 
 @pytest.fixture(params=["io", "cpu"])

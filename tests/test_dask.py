@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING
 
 import pytest
 
 import parmap as pm
+from conftest import QUIET_SCHEDULER
 from parmap import imap, parallel, parmap
 
 if TYPE_CHECKING:
@@ -245,14 +245,6 @@ def test_timeout_with_a_client_is_refused(dask_client: Client) -> None:
 
 
 def _kill_own_process() -> None:
-    """Die as a crash would: at once, by SIGKILL, a little while into the item.
-
-    The pause is part of the crash being modelled, not synchronisation: a
-    worker killed within its first instants can be lost by Dask's nanny while
-    it is still starting it, and a cluster left without workers would fail
-    the tests after this one for a reason that is not theirs.
-    """
-    time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -313,7 +305,9 @@ def test_cluster_without_workers_ends_the_run(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(_dask, "NO_WORKERS_GRACE", 1.0)
     with (
-        distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=0, dashboard_address=None, scheduler_kwargs=QUIET_SCHEDULER
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
         with pytest.raises(BrokenExecutor, match="has had no workers for 1 s") as info:

@@ -8,14 +8,17 @@
     client.submit(run_shipped_batch, payload, pure=False)
               │ the scheduler picks a worker ──▶ worker: _worker.run_shipped_batch
               │                                     run each item, catch each failure
-    concurrent Future (ClientExecutor) ◀────────────┘ bytes
+    concurrent Future (bridged) ◀──────────────────┘ bytes
     parent: _worker.unpack(bytes)
 
-Dask's ``ClientExecutor`` turns each Dask future into a
-`concurrent.futures.Future` that the dispatcher can wait on; cancelling it
-cancels the Dask task. When a worker dies, Dask itself runs its tasks again
-elsewhere; it gives up on a task whose workers died
-``distributed.scheduler.allowed-failures + 1`` times, with ``KilledWorker``.
+Each Dask future is bridged to a `concurrent.futures.Future` that the
+dispatcher can wait on; cancelling that one cancels the Dask task. (Dask's
+own ``ClientExecutor`` does this too, but it leaves its future unsettled for
+ever when fetching a result fails after a worker died.)
+
+When a worker dies, Dask itself runs its tasks again elsewhere; it gives up
+on a task whose workers died ``distributed.scheduler.allowed-failures + 1``
+times, with ``KilledWorker``.
 That blames every task that was on the workers as they died, innocent ones
 queued behind the culprit included. So the items of a batch that ends that
 way are run again, each alone and one at a time: only the item that kills
@@ -47,9 +50,9 @@ from ._processes import _pickle_function, _placeholders
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from concurrent.futures import Executor
 
     from distributed import Client
+    from distributed import Future as DaskFuture
 
 __all__ = ["NO_WORKERS_GRACE", "DaskBackend", "cluster_threads"]
 
@@ -92,7 +95,6 @@ class DaskBackend:
             )
             raise UnpicklableFunctionError(msg) from exc.__cause__
         self._token = uuid.uuid4().hex
-        self._executor: Executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]
         self.sent_bytes = 0
         self.batch_target = DASK_TARGET
         self._client = client
@@ -128,9 +130,19 @@ class DaskBackend:
         batch.start(payload)
         return batch.outer
 
-    def send(self, payload: bytes) -> Future[object]:
-        """Start one task running `payload` (its result: bytes for `_worker.unpack`)."""
-        return self._executor.submit(_worker.run_shipped_batch, payload)
+    def send(self, payload: bytes, priority: int = 0) -> Future[object]:
+        """Start one task running `payload`; its future's result is bytes for `_worker.unpack`.
+
+        The Dask future is bridged to a `concurrent.futures.Future`, which the
+        dispatcher can wait on; cancelling that one cancels the Dask task.
+        """
+        task: DaskFuture[bytes] = self._client.submit(
+            _worker.run_shipped_batch, payload, pure=False, priority=priority
+        )
+        bridge: Future[object] = Future()
+        bridge.add_done_callback(functools.partial(_cancel_task, task))
+        task.add_done_callback(functools.partial(_transfer, bridge))  # type: ignore[no-untyped-call]
+        return bridge
 
     def payload(self, items: Sequence[object], prior: dict[int, int] | None) -> bytes:
         """The bytes of a task running `items`; an item that cannot be pickled fails alone."""
@@ -172,11 +184,7 @@ class DaskBackend:
                 batch, position = self._suspects.popleft()
                 self._testing = True
             try:
-                task: Future[object] = self._executor.submit(  # type: ignore[call-arg]
-                    _worker.run_shipped_batch,
-                    batch.payload(position),
-                    priority=1,  # ClientExecutor hands Dask's task options to client.submit
-                )
+                task = self.send(batch.payload(position), priority=1)
             except Exception as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
                 with self._lock:
                     self._testing = False
@@ -237,6 +245,36 @@ class DaskBackend:
             self._pending.clear()
         for batch in pending:
             batch.cancel()
+
+
+def _transfer(bridge: Future[object], task: DaskFuture[bytes]) -> None:
+    """Copy a finished Dask task's outcome to its bridge (in Dask's callback thread).
+
+    Fetching the result can fail even after the task finished (its worker
+    died meanwhile, and Dask gave up on computing it again): that failure is
+    the outcome then. Nothing escapes, so the bridge is always settled.
+    """
+    try:
+        if task.status == "cancelled":
+            bridge.cancel()
+            outcome: object = CancelledError()
+        elif task.status == "error":
+            outcome = task.exception()  # type: ignore[no-untyped-call]
+        else:
+            outcome = task.result()
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, it is the task's outcome
+        outcome = exc
+    with contextlib.suppress(InvalidStateError):
+        if isinstance(outcome, BaseException):
+            bridge.set_exception(outcome)
+        else:
+            bridge.set_result(outcome)
+
+
+def _cancel_task(task: DaskFuture[bytes], bridge: Future[object]) -> None:
+    """The dispatcher cancelled the bridge: cancel the Dask task too."""
+    if bridge.cancelled():
+        task.cancel()  # type: ignore[no-untyped-call]
 
 
 @dataclass(slots=True)

@@ -12,9 +12,10 @@
     parent: _worker.unpack(bytes)
 
 Each Dask future is bridged to a `concurrent.futures.Future` that the
-dispatcher can wait on; cancelling that one cancels the Dask task. (Dask's
-own ``ClientExecutor`` does this too, but it leaves its future unsettled for
-ever when fetching a result fails after a worker died.)
+dispatcher can wait on, its result fetched on the client's event loop (so
+results of many tasks are fetched at once); cancelling the bridge cancels the
+Dask task. (Dask's own ``ClientExecutor`` does this too, but leaves its
+future unsettled for ever when fetching a result fails after a worker died.)
 
 When a worker dies, Dask itself runs its tasks again elsewhere; it gives up
 on a task whose workers died ``distributed.scheduler.allowed-failures + 1``
@@ -141,7 +142,9 @@ class DaskBackend:
         )
         bridge: Future[object] = Future()
         bridge.add_done_callback(functools.partial(_cancel_task, task))
-        task.add_done_callback(functools.partial(_transfer, bridge))  # type: ignore[no-untyped-call]
+        loop = self._client.loop
+        assert loop is not None  # noqa: S101 - a synchronous client runs its own loop
+        loop.add_callback(_fetch, self._client, task, bridge)
         return bridge
 
     def payload(self, items: Sequence[object], prior: dict[int, int] | None) -> bytes:
@@ -247,21 +250,15 @@ class DaskBackend:
             batch.cancel()
 
 
-def _transfer(bridge: Future[object], task: DaskFuture[bytes]) -> None:
-    """Copy a finished Dask task's outcome to its bridge (in Dask's callback thread).
+async def _fetch(client: Client, task: DaskFuture[bytes], bridge: Future[object]) -> None:
+    """Wait for a task on the client's event loop; hand its result or exception to `bridge`.
 
     Fetching the result can fail even after the task finished (its worker
     died meanwhile, and Dask gave up on computing it again): that failure is
     the outcome then. Nothing escapes, so the bridge is always settled.
     """
     try:
-        if task.status == "cancelled":
-            bridge.cancel()
-            outcome: object = CancelledError()
-        elif task.status == "error":
-            outcome = task.exception()  # type: ignore[no-untyped-call]
-        else:
-            outcome = task.result()
+        outcome: object = await client.gather(task, asynchronous=True)  # type: ignore[no-untyped-call]
     except BaseException as exc:  # noqa: BLE001 - whatever it is, it is the task's outcome
         outcome = exc
     with contextlib.suppress(InvalidStateError):

@@ -85,7 +85,7 @@ class DaskBackend:
         client: Client,
         policy: _worker.Policy | None = None,
     ) -> None:
-        """Pickle `fn` (failing early if it cannot be) and wrap `client` in an executor."""
+        """Pickle `fn` (failing early if it cannot be); batches will run on `client`."""
         try:
             self._job = _pickle_function(_worker.Job(fn, policy))
         except UnpicklableFunctionError as exc:

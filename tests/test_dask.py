@@ -133,6 +133,20 @@ def test_result_that_cannot_travel_fails_only_its_item(dask_client: Client) -> N
     assert summary.results == [0, 1, None, 3, 4]
 
 
+def _exits_on_two(x: int) -> int:
+    if x == 2:
+        sys.exit(3)
+    return x
+
+
+def test_system_exit_in_fn_propagates_with_its_code(dask_client: Client) -> None:
+    """SystemExit raised by fn on a worker stops the run and propagates, code included."""
+    with pytest.raises(SystemExit) as info:
+        parmap(_exits_on_two, range(5), executor=dask_client, batch_size=5)
+    assert info.value.code == 3
+    assert info.value.summary.results == [0, 1]  # type: ignore[attr-defined]
+
+
 def test_unpicklable_function_is_refused_before_any_work(dask_client: Client) -> None:
     """A fn that cannot be pickled fails the call at once, saying what to change."""
     lock = threading.Lock()

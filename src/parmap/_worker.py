@@ -644,4 +644,18 @@ def unpack(data: bytes) -> BatchResult:
         exc.__cause__ = _RemoteTraceback(failure.traceback)
         failure.exception = exc
         failure.pickled = None
+    if result.fatal is not None:
+        result.fatal = _rebuilt_fatal(result.fatal)
     return result
+
+
+def _rebuilt_fatal(exc: BaseException) -> BaseException:
+    """The builtin that stopped a batch, made again from its arguments.
+
+    A library may change how exceptions pickle for the whole process: Dask
+    installs tblib's picklers, after which a ``SystemExit`` arrives with its
+    arguments but without its ``code``. Building it again restores the code.
+    """
+    if isinstance(exc, SystemExit):
+        return SystemExit(*exc.args)
+    return KeyboardInterrupt(*exc.args)

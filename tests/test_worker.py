@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copyreg
 import threading
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,17 @@ class TwoArgError(Exception):
     def __init__(self, what: str, extra: str) -> None:
         super().__init__(what)
         self.extra = extra
+
+
+@pytest.fixture(autouse=True)
+def plain_exception_pickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep TwoArgError unpicklable, as it is unless Dask was imported earlier in the session.
+
+    Importing Dask's ``distributed`` registers tblib's pickler (``copyreg``) for
+    every exception class that exists then, which makes TwoArgError unpickle
+    after all; these tests are about exceptions that cannot travel.
+    """
+    monkeypatch.delitem(copyreg.dispatch_table, TwoArgError, raising=False)
 
 
 class LockedError(Exception):

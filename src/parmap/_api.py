@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._backends import ThreadBackend, open_backend
-from ._batching import PROCESS_TARGET, THREAD_TARGET, AutoBatchSize, FixedBatchSize
+from ._backends import executor_workers, open_backend
+from ._batching import AutoBatchSize, FixedBatchSize
 from ._collect import Collector, RunLog, outcomes
 from ._coroutines import check_async_target, is_async_callable
 from ._dispatch import Completed, Sizer, Source, dispatch
@@ -18,6 +18,7 @@ from ._options import (
     Options,
     Tracking,
     default_workers,
+    is_dask_client,
     make_limits,
     make_options,
     make_tracking,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator, Iterator
     from concurrent.futures import Executor
     from pathlib import Path
+
+    from distributed import Client
 
     from ._journal import Journal
     from ._rate import Pacer
@@ -55,7 +58,7 @@ def parmap(
     kind: Kind = "io",
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     keep_results: bool = True,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
@@ -77,7 +80,7 @@ def parmap(
     kind: Kind = "io",
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     keep_results: bool = True,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
@@ -98,7 +101,7 @@ def parmap(
     kind: Kind = "io",
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     keep_results: bool = True,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
@@ -144,7 +147,10 @@ def parmap(
         executor: Run on this executor instead of starting workers; it is
             left open. A `ThreadPoolExecutor` calls `fn` directly; any other
             executor (e.g. a `ProcessPoolExecutor`) gets `fn` and the items
-            pickled. `kind` is then ignored: the executor decides where work runs.
+            pickled. A Dask ``distributed.Client`` runs batches as tasks on
+            its cluster's workers (``pip install "parmap[dask]"``; ``"auto"``
+            batches then hold ~100 ms of work each). `kind` is then ignored:
+            the executor decides where work runs.
         keep_results: ``False`` keeps counts and errors only (``results`` is
             then empty), so an endless run of side effects uses constant memory.
         retries: Extra attempts for an item whose call raised, after the
@@ -265,7 +271,7 @@ def imap(
     ordered: bool = True,
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
@@ -287,7 +293,7 @@ def imap(
     ordered: bool = True,
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
@@ -308,7 +314,7 @@ def imap(
     ordered: bool = True,
     workers: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
-    executor: Executor | None = None,
+    executor: Executor | Client | None = None,
     retries: int = 0,
     retry_on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
     backoff: float = 0.0,
@@ -524,7 +530,7 @@ def _run(
             "which does not start processes of its own"
         )
     executor = options.executor
-    count = options.workers or getattr(executor, "_max_workers", None) or default_workers(chosen)
+    count = options.workers or executor_workers(executor) or default_workers(chosen)
     backend = open_backend(
         fn,  # type: ignore[arg-type]  # T -> R, run as object -> object
         chosen,
@@ -538,9 +544,7 @@ def _run(
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        in_process = isinstance(backend, ThreadBackend) or chosen == "async"
-        target = THREAD_TARGET if in_process else PROCESS_TARGET
-        sizer = AutoBatchSize(workers=count, target=target, total=total)
+        sizer = AutoBatchSize(workers=count, target=backend.batch_target, total=total)
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
@@ -608,6 +612,12 @@ def _check_timeout_target(limits: Limits, options: Options) -> None:
             f"timeout={limits.timeout:g} cannot be enforced on an executor you own "
             f"({type(options.executor).__name__}): parmap would have to kill its workers; "
             "leave out executor= to let parmap run its own, or leave out timeout="
+        )
+        raise ArgumentError(msg)
+    if limits.rate is not None and is_dask_client(options.executor):
+        msg = (
+            f"rate={limits.rate:g} cannot be shared by the workers of a Dask cluster, which "
+            "may run on other machines: leave out rate=, or pace the calls inside fn"
         )
         raise ArgumentError(msg)
 

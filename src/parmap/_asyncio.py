@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import _worker
+from ._batching import THREAD_TARGET
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -106,6 +107,7 @@ class LoopBackend:
         self._stopped = False
         self._lock = threading.Lock()
         self.sent_bytes = 0
+        self.batch_target = THREAD_TARGET  # items run in this process: nothing to pickle
         self.description = f"asyncio ×{workers}"
         self._loan = _lendable()
         self._thread: threading.Thread | None = None

@@ -1,11 +1,11 @@
-"""Where batches run: threads here; processes, an event loop, or the caller's own executor.
+"""Where batches run: threads here; elsewhere processes, an event loop, Dask, a caller's executor.
 
-Processes are in `_processes`, the event loop in `_asyncio`.
+Processes are in `_processes`, the event loop in `_asyncio`, Dask in `_dask`.
 
 A backend is a thin adapter: ``submit(items) -> Future`` of a raw result,
 ``unpack(raw) -> BatchResult``, ``replace()`` after the pool broke, and
 ``close(cancel=...)``. The dispatcher sees this one shape for every kind of
-executor.
+executor, the caller's own included.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from . import _worker
+from ._batching import THREAD_TARGET
+from ._options import is_dask_client
 from ._threadpool import DaemonThreadPool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["Backend", "ThreadBackend", "describe_executor", "open_backend"]
+    from distributed import Client
+
+__all__ = ["Backend", "ThreadBackend", "describe_executor", "executor_workers", "open_backend"]
 
 
 class Backend(Protocol):
@@ -30,6 +34,8 @@ class Backend(Protocol):
     description: str
     #: Size of the last batch sent, when it had to be pickled (else 0).
     sent_bytes: int
+    #: Seconds of work a batch should hold when batch sizes are chosen for the user.
+    batch_target: float
 
     def submit(
         self, items: Sequence[object], prior: dict[int, int] | None = None
@@ -85,6 +91,7 @@ class ThreadBackend:
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
         self.sent_bytes = 0
+        self.batch_target = THREAD_TARGET
         self._running: dict[Future[object], _Watched] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -219,29 +226,48 @@ def describe_executor(executor: Executor | None) -> str:
     return f"{name} ×{workers}" if isinstance(workers, int) else name
 
 
+def executor_workers(executor: Executor | Client | None) -> int | None:
+    """How many items a caller's executor runs at once, where it says; else ``None``.
+
+    A Dask client counts the threads of the cluster's workers as they are now.
+    """
+    if is_dask_client(executor):
+        from ._dask import cluster_threads  # noqa: PLC0415 - Dask only when used
+
+        return cluster_threads(executor)
+    workers = getattr(executor, "_max_workers", None)
+    return workers if isinstance(workers, int) else None
+
+
 def open_backend(
     fn: Callable[[object], object],
     kind: str,
     workers: int,
-    executor: Executor | None,
+    executor: Executor | Client | None,
     *,
     policy: _worker.Policy | None = None,
     timeout: float | None = None,
 ) -> Backend:
     """Start the backend for `kind` ("io", "cpu" or "async"), or adapt the caller's executor.
 
-    A caller's `ThreadPoolExecutor` runs `fn` directly; any other executor is
-    treated as one of processes, so `fn` and items are pickled for it.
-    ``"async"`` runs `fn` on an event loop (`_asyncio.LoopBackend`).
+    A caller's `ThreadPoolExecutor` runs `fn` directly; a Dask client runs
+    batches as tasks on its cluster; any other executor is treated as one
+    of processes, so `fn` and items are pickled for it. ``"async"`` runs
+    `fn` on an event loop (`_asyncio.LoopBackend`).
     """
     if kind == "async":
         from ._asyncio import LoopBackend  # noqa: PLC0415 - asyncio only when used
 
         return LoopBackend(fn, workers, policy, timeout)
-    if executor is not None and isinstance(executor, ThreadPoolExecutor):
-        return ThreadBackend(fn, workers, executor, policy, timeout)
-    if executor is not None or kind == "cpu":
+    if is_dask_client(executor):
+        from ._dask import DaskBackend  # noqa: PLC0415 - Dask only when used
+
+        return DaskBackend(fn, executor, policy)
+    pool = cast("Executor | None", executor)  # not a Dask client
+    if pool is not None and isinstance(pool, ThreadPoolExecutor):
+        return ThreadBackend(fn, workers, pool, policy, timeout)
+    if pool is not None or kind == "cpu":
         from ._processes import ProcessBackend  # noqa: PLC0415 - multiprocessing only when used
 
-        return ProcessBackend(fn, workers, executor, policy, timeout)
+        return ProcessBackend(fn, workers, pool, policy, timeout)
     return ThreadBackend(fn, workers, None, policy, timeout)

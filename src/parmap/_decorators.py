@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import os
     from concurrent.futures import Executor
 
+    from distributed import Client
+
     from ._options import Kind
     from ._summary import Outcome, Summary
 
@@ -55,7 +57,7 @@ class MapOptions(TypedDict, total=False):
     kind: Kind
     workers: int | None
     batch_size: int | Literal["auto"]
-    executor: Executor | None
+    executor: Executor | Client | None
     keep_results: bool
     ordered: bool
     retries: int

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, final
 
 from ._errors import ArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from distributed import Client
 
 __all__ = [
     "NO_LIMITS",
@@ -25,6 +28,7 @@ __all__ = [
     "Tracking",
     "available_cpus",
     "default_workers",
+    "is_dask_client",
     "make_limits",
     "make_options",
     "make_tracking",
@@ -51,7 +55,22 @@ class Options:
     kind: Kind
     workers: int | None
     batch_size: int | Literal["auto"]
-    executor: Executor | None
+    executor: Executor | Client | None
+
+
+def is_dask_client(value: object) -> TypeGuard[Client]:
+    """Whether `value` is a Dask ``distributed.Client``, without ever importing Dask.
+
+    Nobody can hold a Client unless ``distributed`` was imported already, so
+    looking it up in `sys.modules` is enough: ``import parmap`` stays free of Dask.
+
+    Examples:
+        >>> is_dask_client(object())
+        False
+    """
+    distributed = sys.modules.get("distributed")
+    client = getattr(distributed, "Client", None)
+    return isinstance(client, type) and isinstance(value, client)
 
 
 def make_options(
@@ -91,12 +110,21 @@ def make_options(
         )
         raise ArgumentError(msg)
     if executor is not None and not isinstance(executor, Executor):
-        msg = (
-            f"executor must be a concurrent.futures.Executor, got {type(executor).__qualname__} "
-            f"{executor!r}; pass e.g. a ThreadPoolExecutor or ProcessPoolExecutor you created, "
-            "or leave it out and let parmap start its own workers"
-        )
-        raise ArgumentError(msg)
+        if not is_dask_client(executor):
+            msg = (
+                "executor must be a concurrent.futures.Executor or a Dask distributed.Client, "
+                f"got {type(executor).__qualname__} {executor!r}; pass e.g. a "
+                "ThreadPoolExecutor or ProcessPoolExecutor you created, or Client(address) to "
+                "run on a Dask cluster, or leave it out and let parmap start its own workers"
+            )
+            raise ArgumentError(msg)
+        if getattr(executor, "asynchronous", False):
+            msg = (
+                f"executor={executor!r} is an asynchronous Dask Client; parmap waits for its "
+                "work in plain threads, so pass a synchronous one: Client(address), without "
+                "asynchronous=True"
+            )
+            raise ArgumentError(msg)
     return Options(
         kind=checked_kind,
         workers=workers if isinstance(workers, int) else None,

@@ -28,6 +28,7 @@ import cloudpickle
 
 from . import _pickling, _warm, _worker
 from ._backends import describe_executor
+from ._batching import PROCESS_TARGET
 from ._errors import UnpicklableFunctionError
 from ._pool import ProcessPool
 
@@ -62,6 +63,7 @@ class ProcessBackend:
         token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
         self._timeout = timeout
         self.sent_bytes = 0
+        self.batch_target = PROCESS_TARGET
         self._workers = workers
         self._owned = executor is None
         self._executor: Executor

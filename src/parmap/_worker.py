@@ -542,14 +542,19 @@ class _Unloadable:
         raise RuntimeError(msg) from self.error
 
 
+#: A Dask worker runs batches on several threads at once: they share `_JOBS`.
+_JOBS_LOCK = threading.Lock()
+
+
 def _load(token: str, job_bytes: bytes) -> Job:
     try:
         job: Job = cloudpickle.loads(job_bytes)
     except Exception as exc:  # noqa: BLE001 - reported per item, with the reason
         job = Job(_Unloadable(exc), None)
-    while len(_JOBS) >= _CACHE_SIZE:
-        del _JOBS[next(iter(_JOBS))]
-    _JOBS[token] = job
+    with _JOBS_LOCK:
+        while len(_JOBS) >= _CACHE_SIZE:
+            del _JOBS[next(iter(_JOBS))]
+        _JOBS[token] = job
     return job
 
 
@@ -701,4 +706,18 @@ def unpack(data: bytes) -> BatchResult:
         exc.__cause__ = _RemoteTraceback(failure.traceback)
         failure.exception = exc
         failure.pickled = None
+    if result.fatal is not None:
+        result.fatal = _rebuilt_fatal(result.fatal)
     return result
+
+
+def _rebuilt_fatal(exc: BaseException) -> BaseException:
+    """The builtin that stopped a batch, made again from its arguments.
+
+    A library may change how exceptions pickle for the whole process: Dask
+    installs tblib's picklers, after which a ``SystemExit`` arrives with its
+    arguments but without its ``code``. Building it again restores the code.
+    """
+    if isinstance(exc, SystemExit):
+        return SystemExit(*exc.args)
+    return KeyboardInterrupt(*exc.args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -11,6 +12,7 @@ import textwrap
 import threading
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import pytest
 
 from parmap import ArgumentError, TransportError, imap, parmap
@@ -264,6 +266,14 @@ def test_identity_is_stable_across_interpreters() -> None:
 
 # ------------------------------------------------------------------ kill -9
 
+
+def _in_group(process: psutil.Process, group: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == group
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
 VICTIM = """
 import os, sys, threading, time
 from parmap import parmap
@@ -296,8 +306,15 @@ def test_kill_9_leaves_a_whole_journal_and_the_rerun_finishes(
     try:
         assert victim.stdout is not None
         assert victim.stdout.readline() == b"ready\n"
+        os.kill(victim.pid, signal.SIGKILL)  # the program, as `kill -9 PID` does
+        victim.wait(30)
+        # its workers, fork server and resource tracker notice and go (cleaning up)
+        survivors = [p for p in psutil.process_iter(["pid"]) if _in_group(p, victim.pid)]
+        _, alive = psutil.wait_procs(survivors, timeout=20)
+        assert not alive, alive
     finally:
-        os.killpg(victim.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(30)
         if victim.stdout is not None:
             victim.stdout.close()
@@ -343,3 +360,41 @@ def test_kind_auto_resumes_too(tmp_path: Path) -> None:
 
 def times_ten(x: int) -> int:
     return x * 10
+
+
+def test_an_interrupt_inside_a_batch_with_restored_items_keeps_the_counts(tmp_path: Path) -> None:
+    journal = tmp_path / "run.db"
+    parmap(times_ten, [1, 2, 3], batch_size=4, checkpoint=journal)
+
+    def stop_at_four(x: int) -> int:
+        if x == 4:
+            raise KeyboardInterrupt
+        return x * 10
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        parmap(stop_at_four, [1, 2, 3, 4, 5], batch_size=5, workers=1, checkpoint=journal)
+    summary = caught.value.summary  # type: ignore[attr-defined]
+    assert (summary.succeeded, summary.failed, summary.skipped) == (0, 0, 3)
+    assert summary.total == 3
+    assert summary.results == [10, 20, 30]
+
+
+def test_an_empty_key_file_is_refused_not_used(tmp_path: Path, own_key: Path) -> None:
+    key_file = own_key / "parmap" / "journal.key"
+    key_file.parent.mkdir(parents=True, mode=0o700)
+    key_file.touch(mode=0o600)
+    with pytest.raises(ArgumentError, match="holds 0 bytes, not a key"):
+        parmap(fail_on_sevens, range(3), checkpoint=tmp_path / "run.db")
+
+
+def test_rows_copied_from_another_journal_are_refused(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    parmap(fail_on_sevens, range(3), checkpoint=one)
+    parmap(lambda _x: 0, range(3), checkpoint=two)
+    with sqlite3.connect(two) as db:
+        db.execute("ATTACH DATABASE ? AS one", (str(one),))
+        db.execute("DELETE FROM items")
+        db.execute("INSERT INTO items SELECT * FROM one.items")
+    db.close()
+    with pytest.raises(ArgumentError, match="MAC does not match"):
+        parmap(fail_on_sevens, range(3), checkpoint=two)

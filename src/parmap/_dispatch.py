@@ -284,8 +284,15 @@ class _Flight(Generic[T]):
             self.positions = [p for p in range(len(self.items)) if p not in taken]
 
     def completed(self, result: BatchResult | None, error: Exception | None) -> Completed[T]:
-        """The finished batch, as the dispatcher yields it."""
-        return Completed(self.start, self.items, result, error, frozenset(self.restored))
+        """The finished batch, as the dispatcher yields it.
+
+        Restored items count as skipped only where the batch is accounted for
+        (up to the item that stopped it, if one did).
+        """
+        restored = frozenset(self.restored)
+        if result is not None and len(result.values) < len(self.items):
+            restored = frozenset(p for p in restored if p < len(result.values))
+        return Completed(self.start, self.items, result, error, restored)
 
     def sendable(self) -> list[T]:
         if self.positions is None:
@@ -326,8 +333,9 @@ class _Flight(Generic[T]):
         for failure in result.failures:
             failure.position = self.positions[failure.position]
             failures.append(failure)
-        if result.fatal is not None:  # stopped early: keep only what is accounted for
-            ran = self.positions[len(result.values) - 1] + 1 if result.values else 0
+        if result.fatal is not None:  # stopped early: keep what comes before the item that did
+            stopped = len(result.values)
+            ran = self.positions[stopped] if stopped < len(self.positions) else len(self.items)
             values = values[:ran]
             failures = [f for f in failures if f.position < ran]
         failures.sort(key=lambda failure: failure.position)

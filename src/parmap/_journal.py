@@ -210,7 +210,8 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             msg = f"{not_ours} ({exc})"
             raise ArgumentError(msg) from exc
-        if mark is None or salt is None or not hmac.compare_digest(mark[0], self._mac(salt[0])):
+        self._salt = b"" if salt is None else salt[0]
+        if mark is None or salt is None or not hmac.compare_digest(mark[0], self._mark()):
             msg = (
                 f"checkpoint={str(self.path)!r} was not written by your parmap (its mark does "
                 f"not match your key in {key_path()}); its results are not "
@@ -224,6 +225,9 @@ class Journal:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("BEGIN IMMEDIATE")
         try:
+            if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                connection.execute("ROLLBACK")  # another run made it meanwhile
+                return
             connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -233,7 +237,7 @@ class Journal:
                 [
                     ("format", str(FORMAT_VERSION).encode()),
                     ("salt", salt),
-                    ("mark", self._mac(salt)),
+                    ("mark", self._mark(salt)),
                 ],
             )
         except BaseException:
@@ -242,12 +246,20 @@ class Journal:
         connection.execute("COMMIT")
 
     def _mac(self, key: bytes, ok: bytes = b"", data: bytes = b"") -> bytes:
-        """A MAC over an identity (16 bytes), a status byte and a pickled result.
+        """A MAC over this journal's salt, an identity, a status byte and a pickled result.
 
         Keyed BLAKE2b: one C call. The parts cannot run into each other: the
-        identity has a fixed size, and the status byte is one byte or none.
+        salt and the identity have fixed sizes, the status byte is one byte or
+        none. The salt ties each row to its journal: rows copied from another
+        journal are refused.
         """
-        return hashlib.blake2b(key + ok + data, key=self._secret, digest_size=16).digest()
+        message = self._salt + key + ok + data
+        return hashlib.blake2b(message, key=self._secret, digest_size=16).digest()
+
+    def _mark(self, salt: bytes | None = None) -> bytes:
+        """The mark that says a journal (by its salt) was written with this user's key."""
+        message = b"parmap journal " + (self._salt if salt is None else salt)
+        return hashlib.blake2b(message, key=self._secret, digest_size=16).digest()
 
     # --------------------------------------------------------------- reading
 

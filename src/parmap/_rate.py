@@ -86,7 +86,7 @@ class Pacer:
 
     def _open(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW)
         return self._fd
 
     def __del__(self) -> None:

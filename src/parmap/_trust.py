@@ -9,9 +9,11 @@ a 0600 file in a 0700 directory, made on first use.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from ._errors import ArgumentError
@@ -24,34 +26,72 @@ def _config_dir() -> Path:
     return Path(base) / "parmap"
 
 
+#: Bytes of a journal key.
+KEY_BYTES = 32
+
+
 def secret_key() -> bytes:
     """This user's journal key, made on first use (a 0600 file in a 0700 directory).
 
+    The key is written to a temporary file and linked into place whole, so a
+    key file is never seen half written; it is read without following links,
+    and checked on the open file itself.
+
     Raises:
-        ArgumentError: The key file exists but others could read or change it.
+        ArgumentError: The key file or its directory could be read or changed
+            by others, or the key file is not a key.
     """
     folder = _config_dir()
     path = folder / "journal.key"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        check_private(path, "the journal key file", secret=True)
-        return path.read_bytes()
+        check_private(folder, "the directory of the journal key")
+        if not path.exists():
+            _make_key(folder, path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         msg = (
-            f"checkpoint= needs a key file of its own, and {path} could not be created "
-            f"({exc.strerror}); set XDG_CONFIG_HOME to a directory you can write"
+            f"checkpoint= needs a key file of its own, and {path} could not be made or read "
+            f"({exc.strerror}); set XDG_CONFIG_HOME to a directory of yours that you can write"
         )
         raise ArgumentError(msg) from exc
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
+    with os.fdopen(fd, "rb") as f:
+        check_private(path, "the journal key file", secret=True, info=os.fstat(f.fileno()))
+        key = f.read(KEY_BYTES + 1)
+    if len(key) != KEY_BYTES:
+        msg = (
+            f"the journal key file {path} holds {len(key)} bytes, not a key of {KEY_BYTES}; "
+            "delete it (parmap makes a new one; journals written with the old key are then "
+            "refused, so run them again from scratch)"
+        )
+        raise ArgumentError(msg)
     return key
 
 
-def check_private(path: Path, what: str, *, secret: bool = False) -> None:
-    info = path.stat()
+def _make_key(folder: Path, path: Path) -> None:
+    """Write a new key to a temporary file, then link it into place (first one wins)."""
+    fd, temporary = tempfile.mkstemp(prefix=".journal.key.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(KEY_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.link(temporary, path)
+    finally:
+        Path(temporary).unlink()
+
+
+def check_private(
+    path: Path, what: str, *, secret: bool = False, info: os.stat_result | None = None
+) -> None:
+    """Refuse `path` unless this user owns it and nobody else can change (or, if `secret`, read) it.
+
+    Raises:
+        ArgumentError: What is wrong, and the command that would fix it.
+    """
+    if info is None:
+        info = path.stat()
     if info.st_uid != os.getuid():
         msg = (
             f"{what} {path} belongs to another user (uid {info.st_uid}); parmap only loads "

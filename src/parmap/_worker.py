@@ -384,7 +384,10 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
     while True:
         if policy.pace is not None:  # waiting for its turn is not part of the attempt
             _pause(0.0, progress)
-            policy.pace.wait()
+            try:
+                policy.pace.wait()
+            except OSError as exc:  # the schedule is gone: this item fails, not the run
+                return None, describe(position, _pace_failed(exc), attempts=attempt)
         if progress is not None:  # the position last: a reader never sees it with stale times
             progress[STARTED] = time.monotonic_ns()
             progress[ATTEMPT] = attempt
@@ -397,6 +400,16 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
                 attempt += 1
                 continue
             return None, describe(position, exc, attempts=attempt)
+
+
+def _pace_failed(exc: OSError) -> Exception:
+    error = RuntimeError(
+        f"rate=: this worker could not read the run's shared schedule of starts "
+        f"({type(exc).__name__}: {exc}), so the item was not started; something removed "
+        "parmap's file in /dev/shm while the run went on: run the items again"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _pause(seconds: float, progress: Progress | None) -> None:
@@ -657,7 +670,13 @@ def _plain_fatal(exc: BaseException) -> BaseException:
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int | str | None) else str(exc.code)
         return SystemExit(code)
-    return KeyboardInterrupt(*(str(arg) for arg in exc.args[:1]))
+    if isinstance(exc, KeyboardInterrupt):
+        return KeyboardInterrupt(*(str(arg) for arg in exc.args[:1]))
+    try:  # another BaseException: itself if it travels, else a plain one naming it
+        pickle.loads(cloudpickle.dumps(exc))  # noqa: S301 - our own bytes
+    except Exception:  # noqa: BLE001 - see above
+        return BaseException(f"{qualified_name(type(exc))}: {exc}")
+    return exc
 
 
 def _fail_untransportable(result: BatchResult) -> None:

@@ -221,3 +221,21 @@ def test_nothing_outlives_the_program(tmp_path: Path) -> None:
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
     assert proc.stderr == ""
+
+
+def where_am_i(_item: int) -> tuple[str, list[str]]:
+    """The worker's working directory and import path."""
+    return os.getcwd(), sys.path[:]  # noqa: PTH109 - compared as a str
+
+
+def test_each_call_takes_the_callers_directory_and_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = parmap(where_am_i, [0], kind="cpu", workers=1).results[0]
+    assert first is not None
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "extra"))
+    second = parmap(where_am_i, [0], kind="cpu", workers=1).results[0]
+    assert second is not None
+    assert second[0] == str(tmp_path) != first[0]
+    assert second[1][0] == str(tmp_path / "extra")

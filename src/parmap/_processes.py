@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import sys
 from typing import TYPE_CHECKING
 
 import cloudpickle
@@ -70,8 +71,9 @@ class ProcessBackend:
         self._confirmed = False  # every worker of the pool has the shipment
         if executor is None:
             environ = dict(os.environ)
-            stamp = _stamp(job_bytes, environ)
-            self._shipment = _worker.Shipment(token, job_bytes, environ, stamp)
+            place = (os.getcwd(), list(sys.path))  # noqa: PTH109 - a str, like sys.path
+            stamp = _stamp(job_bytes, environ, place)
+            self._shipment = _worker.Shipment(token, job_bytes, environ, stamp, place)
             self._light = _worker.Shipment(token, None, None, stamp)
             self._executor = self._borrow(_warm.lease(workers))
             self.description = f"processes ×{workers}"
@@ -140,10 +142,10 @@ class ProcessBackend:
             _warm.give_back(self._executor)
 
 
-def _stamp(job_bytes: bytes, environ: dict[str, str]) -> int:
-    """A non-zero 63-bit name for a shipment: the job's bytes and the environment."""
+def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str]]) -> int:
+    """A non-zero 63-bit name for a shipment: the job's bytes, environment and place."""
     digest = hashlib.blake2b(job_bytes, digest_size=8)
-    digest.update(pickle.dumps(sorted(environ.items())))
+    digest.update(pickle.dumps((sorted(environ.items()), place)))
     return int.from_bytes(digest.digest(), "little") >> 1 or 1
 
 

@@ -8,10 +8,12 @@ its own, so one unpicklable value fails only its item.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -461,14 +463,16 @@ class Shipment(NamedTuple):
     `token` names the job (a digest of `job_bytes`); `stamp` names the whole
     shipment, and a worker writes it in its slot once taken. `job_bytes` and
     `environ` are ``None`` in the batches sent once every worker has them.
-    A worker takes the caller's environment variables as they are at the
-    start of the run (its fork server, or its previous run, may be older).
+    A worker takes the caller's environment variables, working directory and
+    ``sys.path`` (`place`) as they are at the start of the run (its fork
+    server, or its previous run, may be older).
     """
 
     token: str
     job_bytes: bytes | None
     environ: dict[str, str] | None
     stamp: int
+    place: tuple[str, list[str]] | None = None
 
 
 def _take(shipment: Shipment) -> Job:
@@ -485,6 +489,13 @@ def _take(shipment: Shipment) -> Job:
     if shipment.environ is not None and os.environ != shipment.environ:
         os.environ.clear()
         os.environ.update(shipment.environ)
+    if shipment.place is not None:
+        directory, path = shipment.place
+        if os.getcwd() != directory:  # noqa: PTH109 - compared as a str
+            with contextlib.suppress(OSError):  # gone meanwhile: stay where the worker is
+                os.chdir(directory)
+        if sys.path != path:
+            sys.path[:] = path
     if _slot is not None and shipment.stamp:
         _slot[SLOT_STAMP] = shipment.stamp
     return job

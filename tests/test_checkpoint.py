@@ -398,3 +398,23 @@ def test_rows_copied_from_another_journal_are_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(ArgumentError, match="MAC does not match"):
         parmap(fail_on_sevens, range(3), checkpoint=two)
+
+
+def test_a_key_returning_no_plain_data_says_what_it_returned(tmp_path: Path) -> None:
+    summary = parmap(
+        times_ten, [1, 2], checkpoint=tmp_path / "run.db", key=lambda x: ("id", Record(x))
+    )
+    assert summary.failed == 2
+    message = summary.errors[0].message
+    assert "key= returned ('id', <" in message
+    assert "(a Record inside it)" in message
+
+
+def test_an_item_twice_in_one_batch_is_restored_twice(tmp_path: Path) -> None:
+    journal = tmp_path / "run.db"
+    parmap(times_ten, [1, 2], checkpoint=journal)
+    calls = Calls(times_ten)
+    summary = parmap(calls, [1, 2, 1, 3], batch_size=4, checkpoint=journal)
+    assert calls.items == [3]
+    assert summary.results == [10, 20, 10, 30]
+    assert summary.skipped == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from parmap import imap, parmap
 from parmap._probe import SERIAL_BACKEND
@@ -48,3 +49,25 @@ def test_the_calling_thread_runs_them() -> None:
     caller = threading.get_ident()
     summary = parmap(lambda _: threading.get_ident(), range(20_000), kind="auto")
     assert set(summary.results) == {caller}
+
+
+def test_auto_measures_within_the_timeout() -> None:
+    release = threading.Event()
+
+    def hangs_first(x: int) -> int:
+        if x == 0:
+            release.wait(30)
+        return x
+
+    try:
+        began = time.monotonic()
+        summary = parmap(hangs_first, range(5), kind="auto", timeout=0.2)
+        took = time.monotonic() - began
+    finally:
+        release.set()
+    assert took < 10
+    assert [error.index for error in summary.errors] == [0]
+    assert summary.errors[0].type_name == "TimeoutError"
+    assert summary.results[1:] == [1, 2, 3, 4]
+    assert summary.backend.startswith("threads")
+    assert any("ran longer than timeout=0.2" in note for note in summary.notes)

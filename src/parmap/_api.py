@@ -469,11 +469,17 @@ def _execute(
         runs = _run(fn, items, options, limits, log, ordered=ordered, pacer=pacer, journal=journal)
         stack.callback(runs.close)
         for done in runs:
+            unrecorded = None
             if journal is not None:
-                journal.record(done)
+                try:
+                    journal.record(done)
+                except OSError as exc:  # raised once the batch is accounted for
+                    unrecorded = exc
             if bar is not None:
                 bar.update(done)
             yield done
+            if unrecorded is not None:
+                raise unrecorded
 
 
 def _run(
@@ -514,7 +520,7 @@ def _run(
             policy,
             log.notes,
             total=total,
-            serial=limits.timeout is None,
+            timeout=limits.timeout,
             restore=restore,
         )
         yield from found.done

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import itertools
 import os
 import pickle
 import queue
@@ -33,7 +34,7 @@ from ._trust import check_private, key_path, secret_key
 from ._worker import Failure, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from ._dispatch import Completed
@@ -83,27 +84,54 @@ def identity(value: object) -> bytes:
         >>> len(identity({"id": 7}))
         16
     """
-    if not _is_plain(value, depth=0):
+    part = _not_plain(value, depth=0)
+    if part is not _ALL_PLAIN:
+        inside = "" if part is value else f" (a {type(part).__qualname__} inside it)"
         msg = (
-            f"checkpoint= needs a stable identity for each item, and this one is a "
-            f"{type(value).__qualname__}, whose repr may differ between runs; pass key=, a "
-            "function returning a str, int or tuple that identifies the item, e.g. "
+            f"checkpoint= needs a stable identity for each item, and {_shown(value)} is a "
+            f"{type(value).__qualname__}{inside}, whose repr may differ between runs; pass "
+            "key=, a function returning a str, int or tuple that identifies the item, e.g. "
             "key=lambda item: item.id"
         )
-        raise TypeError(msg)
+        raise NotPlainError(msg, value, part)
     return hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=16).digest()
 
 
-def _is_plain(value: object, depth: int) -> bool:
+class NotPlainError(TypeError):
+    """A value that is not plain data, so it cannot be an identity."""
+
+    def __init__(self, message: str, value: object, part: object) -> None:
+        super().__init__(message)
+        self.value = value
+        self.part = part
+
+
+_ALL_PLAIN: Final = object()
+
+
+def _not_plain(value: object, depth: int) -> object:
+    """The first part of `value` that is not plain data, or `_ALL_PLAIN`."""
     if type(value) in _PLAIN:
-        return True
+        return _ALL_PLAIN
     if depth > 20:  # noqa: PLR2004 - deeper than any sensible identity
-        return False
+        return value
+    parts: Iterable[object]
     if type(value) in {tuple, list}:
-        return all(_is_plain(part, depth + 1) for part in value)  # type: ignore[attr-defined]
-    if type(value) is dict:
-        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in value.items())
-    return False
+        parts = value  # type: ignore[assignment]  # checked: a tuple or list
+    elif type(value) is dict:
+        parts = itertools.chain.from_iterable(value.items())
+    else:
+        return value
+    for part in parts:
+        found = _not_plain(part, depth + 1)
+        if found is not _ALL_PLAIN:
+            return found
+    return _ALL_PLAIN
+
+
+def _shown(value: object) -> str:
+    text = _label(value)
+    return text if len(text) <= 80 else text[:79] + "…"  # noqa: PLR2004 - a short glimpse
 
 
 def check_journal(path: Path) -> None:
@@ -283,7 +311,10 @@ class Journal:
         return restored
 
     def _look_up(self, keys: list[bytes | None], restored: Restored) -> None:
-        where = {key: position for position, key in enumerate(keys) if key is not None}
+        where: dict[bytes, list[int]] = {}
+        for position, key in enumerate(keys):
+            if key is not None:
+                where.setdefault(key, []).append(position)  # an item may come twice
         wanted = list(where)
         for first in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[first : first + LOOKUP_CHUNK]
@@ -293,7 +324,8 @@ class Journal:
             for key, data, mac in rows:
                 value = self._load(key, data, mac)
                 if value is not _NOT_RESTORED:
-                    restored.values[where[key]] = value
+                    for position in where[key]:
+                        restored.values[position] = value
 
     def _load(self, key: bytes, data: bytes | None, mac: bytes) -> object:
         if not hmac.compare_digest(mac, self._mac(key, b"1", data or b"")):
@@ -409,7 +441,8 @@ class _Writer:
         msg = (
             f"the checkpoint journal {str(self._journal.path)!r} could not be written: "
             f"{type(error).__name__}: {error}; the items finished since its last commit "
-            "will run again next time: free some disk space or pass another path"
+            "will run again next time: make sure its disk has room and the file can be "
+            "written (no other program holding it), or pass another path"
         )
         failure = OSError(msg)
         failure.__cause__ = error
@@ -497,13 +530,20 @@ def _label(item: object) -> str:
 
 def _no_identity(exc: Exception, key: Callable[[object], object] | None) -> Exception:
     if key is None:
-        return exc if isinstance(exc, TypeError) else TypeError(str(exc))
-    error = TypeError(
-        f"key= raised {type(exc).__name__}: {exc} for this item, so it has no identity in "
-        "the checkpoint and was not run; make key= return a str, int or tuple for every item"
-        if not isinstance(exc, TypeError) or "stable identity" not in str(exc)
-        else f"key= returned a value that is not plain data: {exc}"
-    )
+        return exc
+    if isinstance(exc, NotPlainError):
+        inside = "" if exc.part is exc.value else f" (a {type(exc.part).__qualname__} inside it)"
+        error = TypeError(
+            f"key= returned {_shown(exc.value)}, a {type(exc.value).__qualname__}{inside}, "
+            "which is not a stable identity, so the item was not run; make key= return a "
+            "str, int, bytes, or a tuple of those, for every item"
+        )
+    else:
+        error = TypeError(
+            f"key= raised {type(exc).__name__}: {exc} for this item, so it has no identity "
+            "in the checkpoint and was not run; make key= return a str, int or tuple for "
+            "every item"
+        )
     error.__cause__ = exc
     return error
 

@@ -16,13 +16,14 @@ The items measured are not run again: each sample is a finished batch.
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._batching import MAX_SIZE
 from ._dispatch import Completed, Source, run_in_place
-from ._worker import BatchResult, Policy, run_batch
+from ._worker import BatchResult, Policy, describe, run_batch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -68,13 +69,15 @@ def probe(
     notes: list[str],
     *,
     total: int | None,
-    serial: bool,
+    timeout: float | None = None,
     restore: Callable[[int, list[T]], Restored] | None = None,
 ) -> Probe[T]:
     """Measure the first items of `source` here, and decide where the rest runs; say why in `notes`.
 
-    `serial` is ``False`` when the rest must not run here (a timeout
-    is set: only a worker can be stopped). With `restore` (a checkpoint
+    With a `timeout`, the items measured run one at a time on a helper
+    thread, each given up on after `timeout` seconds (recorded as a
+    `TimeoutError`, and the run goes to threads), and the rest never runs
+    here: only a worker can be stopped. With `restore` (a checkpoint
     journal's lookup), items done in an earlier run are not run again, and
     not measured.
     """
@@ -84,10 +87,22 @@ def probe(
     later = [0.0, 0]  # seconds (not waiting for a CPU) and items after the first
     while wall < PROBE_SECONDS or (count == 1 and wall < FIRST_ITEM_SECONDS):
         start = source.read
-        items = source.take(size)
+        items = source.take(size if timeout is None else 1)
         if not items:
             break
-        done, times = _measure(fn, start, items, policy, restore)
+        if timeout is None:
+            done, times = _measure(fn, start, items, policy, restore)
+        else:
+            timed = _measure_timed(fn, start, items, policy, restore, timeout)
+            if timed is None:
+                found.done.append(_timed_out(start, items, timeout))
+                found.kind = "io"
+                notes.append(
+                    f"kind='auto' chose threads: the first item ran longer than "
+                    f"timeout={timeout:g} s while it was measured"
+                )
+                return found
+            done, times = timed
         found.done.append(done)
         result = done.result
         assert result is not None  # noqa: S101 - run here: never lost to a worker
@@ -109,7 +124,7 @@ def probe(
     # The first call often pays for warming up (imports, caches): judge by the later ones.
     per_item = later[0] / later[1] if later[1] else max(wall - queued, 0.0) / count
     left = None if total is None else total - source.read
-    if serial and _not_worth_it(per_item, left, found.done):
+    if timeout is None and _not_worth_it(per_item, left, found.done):
         notes.append(
             f"kind='auto' ran the items here, one after another: each took "
             f"{per_item * 1e6:.2f} µs, less than handing it to a worker would cost"
@@ -161,6 +176,40 @@ def _measure(
         time.thread_time() - cpu,
         _cpu_queue_seconds() - queued,
     )
+
+
+def _measure_timed(  # noqa: PLR0917 - _measure's, and the time it may take
+    fn: Callable[[T], object],
+    start: int,
+    items: list[T],
+    policy: Policy | None,
+    restore: Callable[[int, list[T]], Restored] | None,
+    timeout: float,
+) -> tuple[Completed[T], tuple[float, float, float]] | None:
+    """`_measure` on a helper thread; ``None`` when it did not finish within `timeout` seconds.
+
+    A thread cannot be stopped: one that overran finishes in the background,
+    as a timed-out item on a worker thread does (a daemon: it never keeps
+    the program from exiting).
+    """
+    box: list[tuple[Completed[T], tuple[float, float, float]]] = []
+    helper = threading.Thread(
+        target=lambda: box.append(_measure(fn, start, items, policy, restore)),
+        name="parmap-probe",
+        daemon=True,
+    )
+    helper.start()
+    helper.join(timeout)
+    return box[0] if box else None
+
+
+def _timed_out(start: int, items: list[T], timeout: float) -> Completed[T]:
+    error = TimeoutError(
+        f"this item ran longer than timeout={timeout:g} s while kind='auto' measured it; "
+        "a thread cannot be stopped, so parmap stopped waiting for it and went on (the "
+        "call finishes in the background, and never keeps the program from exiting)"
+    )
+    return Completed(start, items, BatchResult([None], [describe(0, error)]), None)
 
 
 def run_here(

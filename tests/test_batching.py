@@ -17,6 +17,8 @@ from parmap._batching import (
     THREAD_TARGET,
     AutoBatchSize,
     FixedBatchSize,
+    remember,
+    remembered,
 )
 
 #: A per-item duration and a target chosen so that target / per_item is exact: 64 items.
@@ -241,3 +243,23 @@ def test_ramp_batches_grow_with_what_is_done() -> None:
     """Fed its own sizes, a sizer reaches its target size once enough items are done."""
     sizer = _grown(AutoBatchSize(workers=2, target=TARGET, total=None), PER_ITEM, rounds=60)
     assert sizer.next_size(0) == 64
+
+
+def test_a_prior_measurement_sizes_the_first_batch() -> None:
+    tiny = AutoBatchSize(workers=2, target=0.05, total=100, prior=1e-6)
+    assert tiny.next_size(dispatched=0) >= 100  # one batch holds the whole call
+    slow = AutoBatchSize(workers=2, target=0.05, total=100, prior=0.1)
+    assert slow.next_size(dispatched=0) == 1
+    unknown = AutoBatchSize(workers=2, target=0.05, total=None, prior=1e-6)
+    assert unknown.next_size(dispatched=0) == 1  # an endless input still ramps up
+
+
+def test_runs_remember_what_they_measured_per_function() -> None:
+    remember("f", 0.5)
+    remember("g", None)
+    assert remembered("f") == 0.5
+    assert remembered("g") is None
+    assert remembered(None) is None
+    for n in range(100):
+        remember(f"other-{n}", 1.0)
+    assert remembered("f") is None  # the oldest are forgotten first

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._backends import executor_workers, open_backend
-from ._batching import AutoBatchSize, FixedBatchSize
+from ._batching import AutoBatchSize, FixedBatchSize, remember, remembered
 from ._collect import Collector, RunLog, outcomes
 from ._coroutines import check_async_target, is_async_callable
 from ._dispatch import Completed, Sizer, Source, dispatch
@@ -547,10 +547,15 @@ def _run(
     )
     log.backend = backend.description
     sizer: Sizer
+    measured: str | None = None
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
     else:
-        sizer = AutoBatchSize(workers=count, target=backend.batch_target, total=total)
+        # a process backend names its function: a later run of it starts where this one ended
+        measured = getattr(backend, "job_key", None)
+        sizer = AutoBatchSize(
+            workers=count, target=backend.batch_target, total=total, prior=remembered(measured)
+        )
     window = WINDOW_PER_WORKER * count * (2 if ordered else 1)
     finished = False
     try:
@@ -564,6 +569,8 @@ def _run(
             restore=restore,
         )
         finished = True
+        if measured is not None and isinstance(sizer, AutoBatchSize):
+            remember(measured, sizer.per_item)
     finally:
         backend.close(cancel=not finished)
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-__all__ = ["AutoBatchSize", "FixedBatchSize"]
+__all__ = ["AutoBatchSize", "FixedBatchSize", "remember", "remembered"]
 
 T = TypeVar("T")
 
@@ -83,10 +83,22 @@ class AutoBatchSize:
     workers: int
     target: float
     total: int | None
+    #: Seconds per item measured by an earlier run of the same function: where to start.
+    prior: float | None = None
     _current: int = field(default=1, init=False)
     _per_item: float | None = field(default=None, init=False)
     _completed: int = field(default=0, init=False)
     _bytes_per_item: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.prior is not None and self.prior > 0:
+            self._per_item = self.prior
+            self._current = max(1, min(MAX_SIZE, int(self.target / self.prior)))
+
+    @property
+    def per_item(self) -> float | None:
+        """Seconds per item, as measured so far (``None`` before any batch finished)."""
+        return self._per_item
 
     def next_size(self, dispatched: int) -> int:
         """The size of the next batch, given how many items were dispatched so far."""
@@ -132,3 +144,24 @@ class AutoBatchSize:
         ideal = self.target / self._per_item
         ceiling = min(MAX_SIZE, self._current * GROWTH)
         self._current = max(1, min(ceiling, int(ideal)))
+
+
+#: Seconds per item that earlier runs measured, by function (a warm pool's job token).
+_MEASURED: dict[str, float] = {}
+#: Functions remembered at most; the oldest is forgotten first.
+_MEASURED_MAX = 64
+
+
+def remember(key: str, per_item: float | None) -> None:
+    """Keep what a finished run measured of its function, for the next run of it."""
+    if per_item is None:
+        return
+    _MEASURED.pop(key, None)
+    _MEASURED[key] = per_item
+    while len(_MEASURED) > _MEASURED_MAX:
+        del _MEASURED[next(iter(_MEASURED))]
+
+
+def remembered(key: str | None) -> float | None:
+    """Seconds per item an earlier run of the same function measured, if any."""
+    return None if key is None else _MEASURED.get(key)

@@ -62,6 +62,8 @@ class ProcessBackend:
         """Pickle `fn` (failing early if it cannot be) and borrow a pool, or adopt `executor`."""
         job_bytes = _pickle_function(_worker.Job(fn, policy))
         token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
+        #: Names the function and its policy: what `_batching.remember` keys on.
+        self.job_key = token
         self._timeout = timeout
         self.sent_bytes = 0
         self.batch_target = PROCESS_TARGET

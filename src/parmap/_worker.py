@@ -330,9 +330,8 @@ def _loop(
         for item in remaining:
             progress[POSITION] = len(values)
             append(fn(item))
-    elif stop is None:
-        for item in remaining:
-            append(fn(item))
+    elif stop is None:  # a loop in C; extend keeps what came before a call that raised
+        values.extend(map(fn, remaining))
     else:
         for item in remaining:
             if stop.stopped:

@@ -601,7 +601,7 @@ def measure(workload: str, tool: str, loop_size: int) -> dict[str, Any]:
     """Run one contestant once in this interpreter; return its record (time scaled if need be)."""
     # Imports are outside the clock for every contestant: the standard library's at
     # the top of this script, parmap's and the third-party peers' here.
-    import parmap  # noqa: F401, PLC0415
+    from parmap import parmap  # noqa: F401, PLC0415 - the name loads the package lazily
 
     for module in THIRD_PARTY.get(tool, ()):
         importlib.import_module(module)

@@ -41,13 +41,12 @@ from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidSt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import cloudpickle
 from distributed.scheduler import KilledWorker
 
 from . import _worker
 from ._batching import DASK_TARGET
 from ._errors import UnpicklableFunctionError, WorkerDiedError
-from ._processes import _pickle_function, _placeholders
+from ._processes import _pickle_function, batch_payload
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -150,11 +149,7 @@ class DaskBackend:
     def payload(self, items: Sequence[object], prior: dict[int, int] | None) -> bytes:
         """The bytes of a task running `items`; an item that cannot be pickled fails alone."""
         head = _worker.Shipment(self._token, self._job, None, 0)  # the workers' own environ
-        try:
-            data: bytes = cloudpickle.dumps((head, items, False, -1, prior or {}))
-        except Exception:  # noqa: BLE001 - find the culprits and send placeholders
-            data = cloudpickle.dumps((head, _placeholders(items), True, -1, prior or {}))
-        return data
+        return batch_payload(head, items, -1, prior)
 
     def suspect(self, batch: _Batch, positions: Iterable[int]) -> None:
         """Run these items of `batch` again, each alone, one at a time: Dask gave up on their task.

@@ -2,21 +2,21 @@
 
 Each finished item becomes a row: its identity (a digest of ``key(item)``, or
 of the item itself), whether it succeeded, and its pickled result. Rows are
-written as batches finish and committed at least every `COMMIT_SECONDS`, in
+written by a thread of the journal's own as batches finish, and committed at
+least every `COMMIT_SECONDS`, in
 WAL mode: a program killed at any moment (even by ``kill -9``) leaves a
 journal that is whole, holding every item committed before the kill. A re-run
 restores the results of the items that succeeded and runs the others.
 
 Unpickling runs code, so a journal is trusted only when it is this user's
 own: the file must belong to the user and be writable by nobody else (as
-ssh treats key files), and it must carry a mark made with a secret key kept
-in the user's configuration directory (``~/.config/parmap/journal.key``, mode
-0600); each stored result carries a MAC made with that key too.
+ssh treats key files), and it must carry a mark made with the user's secret
+key (see `_trust`); each stored result carries a MAC made with that key and
+the journal's salt.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import ArgumentError, TransportError
 from ._trust import check_private, key_path, secret_key
-from ._worker import Failure, describe
+from ._worker import BatchResult, Failure, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -140,7 +140,7 @@ def check_journal(path: Path) -> None:
     Raises:
         ArgumentError: What is wrong with the path, and what to do.
     """
-    Journal(path, key=None, keep_results=False).close()
+    Journal(path, key=None, keep_results=False, write=False).close()
 
 
 class Restored:
@@ -163,8 +163,9 @@ class Journal:
         *,
         key: Callable[[object], object] | None,
         keep_results: bool = True,
+        write: bool = True,
     ) -> None:
-        """Open (or create) the journal at `path`.
+        """Open (or create) the journal at `path`; with ``write=False``, only check it.
 
         Raises:
             ArgumentError: The path cannot be created or written, is not a
@@ -176,11 +177,11 @@ class Journal:
         self._secret = secret_key()
         self._connection = self._connect()
         self._pending: dict[int, list[bytes | None]] = {}
-        self._any_done = (
+        self._any_done = write and (
             self._connection.execute("SELECT 1 FROM items WHERE ok = 1 LIMIT 1").fetchone()
             is not None
         )
-        self._writer = _Writer(self)
+        self._writer = _Writer(self) if write else None
 
     # --------------------------------------------------------------- opening
 
@@ -387,6 +388,7 @@ class Journal:
                     continue
                 rows.append((key, data, done.items[position], None))
         if rows:
+            assert self._writer is not None  # noqa: S101 - record() is for journals that write
             self._writer.put(rows)
 
     def close(self) -> None:
@@ -396,7 +398,8 @@ class Journal:
             OSError: The writer could not write the journal.
         """
         try:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
         finally:
             self._connection.close()
 
@@ -480,8 +483,7 @@ class _Writer:
                     )
                 due = time.monotonic() - last_commit >= COMMIT_SECONDS
                 if waiting and (finished or due or len(waiting) >= COMMIT_ROWS):
-                    if self._error is None:
-                        _commit(connection, waiting)
+                    _commit(connection, waiting)
                     waiting = []
                     last_commit = time.monotonic()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -548,7 +550,7 @@ def _no_identity(exc: Exception, key: Callable[[object], object] | None) -> Exce
     return error
 
 
-def _unstorable(result: object, position: int, exc: Exception) -> None:
+def _unstorable(result: BatchResult, position: int, exc: Exception) -> None:
     """Turn a finished item whose result cannot be pickled into a failure."""
     error = TransportError(
         f"the result of this item could not be stored in the checkpoint: "
@@ -556,8 +558,6 @@ def _unstorable(result: object, position: int, exc: Exception) -> None:
         "or leave out checkpoint="
     )
     error.__cause__ = exc
-    with contextlib.suppress(AttributeError):
-        result.values[position] = None  # type: ignore[attr-defined]
-        failures: list[Failure] = result.failures  # type: ignore[attr-defined]
-        failures.append(describe(position, error))
-        failures.sort(key=lambda failure: failure.position)
+    result.values[position] = None
+    result.failures.append(describe(position, error))
+    result.failures.sort(key=lambda failure: failure.position)

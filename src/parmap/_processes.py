@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Executor, Future
 
-__all__ = ["ProcessBackend"]
+__all__ = ["ProcessBackend", "batch_payload"]
 
 
 class ProcessBackend:
@@ -106,11 +106,7 @@ class ProcessBackend:
         """
         executor = self._executor
         batch = next(executor.batch_numbers) if isinstance(executor, ProcessPool) else -1
-        head = self._head()
-        try:
-            payload = cloudpickle.dumps((head, items, False, batch, prior or {}))
-        except Exception:  # noqa: BLE001 - find the culprits and send placeholders
-            payload = cloudpickle.dumps((head, _placeholders(items), True, batch, prior or {}))
+        payload = batch_payload(self._head(), items, batch, prior)
         self.sent_bytes = len(payload)
         return executor.submit(_worker.run_shipped_batch, payload, batch)
 
@@ -149,6 +145,20 @@ def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str
     digest = hashlib.blake2b(job_bytes, digest_size=8)
     digest.update(pickle.dumps((sorted(environ.items()), place)))
     return int.from_bytes(digest.digest(), "little") >> 1 or 1
+
+
+def batch_payload(
+    shipment: _worker.Shipment,
+    items: Sequence[object],
+    batch: int,
+    prior: dict[int, int] | None,
+) -> bytes:
+    """The bytes `_worker.run_shipped_batch` runs; an item that cannot be pickled fails alone."""
+    try:
+        payload: bytes = cloudpickle.dumps((shipment, items, False, batch, prior or {}))
+    except Exception:  # noqa: BLE001 - find the culprits and send placeholders
+        payload = cloudpickle.dumps((shipment, _placeholders(items), True, batch, prior or {}))
+    return payload
 
 
 def _placeholders(items: Sequence[object]) -> list[object]:

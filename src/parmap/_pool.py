@@ -30,6 +30,7 @@ that watchdog. A pool where a worker died or was killed is marked
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import signal
@@ -77,6 +78,26 @@ class _Manager(_cf_process._ExecutorManagerThread):  # noqa: SLF001
         super().terminate_broken(cause)
 
 
+#: Whether a pool was shut down since the last `_collect_retired`.
+_retired = False
+
+
+def _collect_retired() -> None:
+    """Free the pools shut down before, now, rather than whenever the collector runs.
+
+    A pool's queues hold multiprocessing semaphores in reference cycles. When
+    the cyclic collector happens to free them while this process is inside a
+    call to the resource tracker (as a new pool registers its own), their
+    finalizers call back into it: Python 3.13.0 then reports a
+    ``ReentrantCallError`` as an exception ignored in a finalizer (CPython
+    gh-109629). Collecting before a new pool is made keeps the two apart.
+    """
+    global _retired  # noqa: PLW0603 - see above
+    if _retired:
+        _retired = False
+        gc.collect()
+
+
 class ProcessPool(ProcessPoolExecutor):
     """A ProcessPoolExecutor of clean-start workers that blames a death on its item."""
 
@@ -86,6 +107,7 @@ class ProcessPool(ProcessPoolExecutor):
         The fork server is started first, so that it boots while the pool's
         queues and shared memory are made here.
         """
+        _collect_retired()
         context = clean_context()
         start_server()
         self.workers = workers
@@ -295,6 +317,8 @@ class ProcessPool(ProcessPoolExecutor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: FBT001, FBT002 - Executor's signature
         """Stop the watchdog, then shut down as ProcessPoolExecutor does."""
+        global _retired  # noqa: PLW0603 - one flag per process, see _collect_retired
+        _retired = True
         self._stopping.set()
         self.end()
         super().shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -82,7 +82,7 @@ def test_errors_are_recorded_per_item_with_traceback() -> None:
     assert error.message == "bad item 3"
     assert "the line the traceback must show" in error.traceback
     assert "parmap/_asyncio.py" not in error.traceback
-    assert "parmap/_worker.py" not in error.traceback
+    assert "parmap/_worker/" not in error.traceback
 
 
 def test_at_most_workers_items_await_at_once() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from parmap import ArgumentError, parmap
-from parmap._rate import Pacer
+from parmap._worker.rate import Pacer
 
 
 def started_at(x: int) -> float:

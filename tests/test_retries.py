@@ -10,7 +10,7 @@ import pytest
 
 import parmap as pm
 from parmap import Kind, imap, parmap
-from parmap._worker import Policy
+from parmap._worker.batch import Policy
 
 #: Calls per item in this process; a retry runs in the same worker, so it sees the same counter.
 CALLS: Counter[int] = Counter()

@@ -1,4 +1,4 @@
-"""Unit tests for parmap._worker's pure helpers, run in the calling thread, no pools."""
+"""Unit tests for the pure helpers of parmap._worker, run in the calling thread, no pools."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 import parmap
-from parmap._worker import (
-    BatchResult,
-    Failure,
-    StopFlag,
-    pack,
-    qualified_name,
-    run_batch,
-    unpack,
-)
+from parmap._worker.batch import StopFlag, run_batch
+from parmap._worker.records import BatchResult, Failure, qualified_name
+from parmap._worker.transport import pack_result, unpack_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,7 +104,7 @@ def raise_custom(x: object) -> object:
 
 def _run_and_ship(fn: Callable[[object], object], items: list[object]) -> BatchResult:
     """What a process worker and its parent do, but in this thread: run, pack, unpack."""
-    return unpack(pack(run_batch(fn, items)))
+    return unpack_result(pack_result(run_batch(fn, items)))
 
 
 # --- qualified_name ----------------------------------------------------------------------
@@ -295,7 +289,7 @@ def test_pack_unpack_round_trip() -> None:
 
 def test_pack_gives_bytes() -> None:
     """pack turns a batch result into bytes."""
-    assert isinstance(pack(run_batch(double, [1])), bytes)
+    assert isinstance(pack_result(run_batch(double, [1])), bytes)
 
 
 def test_unpicklable_result_fails_only_its_item() -> None:
@@ -458,5 +452,5 @@ def test_failure_is_built_by_hand() -> None:
         values=[None],
         failures=[Failure(0, "ValueError", "hand made", "tb text", ValueError("hand made"))],
     )
-    failure = unpack(pack(result)).failures[0]
+    failure = unpack_result(pack_result(result)).failures[0]
     assert (type(failure.exception), failure.traceback) == (ValueError, "tb text")

@@ -25,7 +25,8 @@ from ._options import (
 )
 from ._probe import SERIAL_BACKEND, probe, run_here
 from ._public import public
-from ._worker import Policy, in_worker_process
+from ._worker.batch import Policy
+from ._worker.process import in_worker_process
 
 if TYPE_CHECKING:
     import os
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from ._journal import Journal
-    from ._rate import Pacer
     from ._summary import Outcome, Summary
+    from ._worker.rate import Pacer
 
 __all__ = ["check_options", "imap", "parmap"]
 
@@ -450,7 +451,7 @@ def _execute(
     with contextlib.ExitStack() as stack:
         pacer = None
         if limits.rate is not None:
-            from ._rate import Pacer  # noqa: PLC0415
+            from ._worker.rate import Pacer  # noqa: PLC0415
 
             pacer = Pacer(limits.rate)
             stack.callback(pacer.close)

@@ -7,7 +7,7 @@
         ▼
     event loop thread: _run_batch(items)      per item: a slot of the Semaphore(workers),
         │                                     await fn(item) under asyncio.timeout, retry
-        │                                     with backoff, catch: `_worker.describe`
+        │                                     with backoff, catch: `describe`
     dispatcher ◀── BatchResult ◀──────────────┘
 
 The loop is parmap's own, on a helper thread started for the run and closed
@@ -29,8 +29,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import _worker
 from ._batching import THREAD_TARGET
+from ._worker.batch import Policy
+from ._worker.records import BatchResult, Failure, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -95,12 +96,12 @@ class LoopBackend:
         self,
         fn: Callable[[object], object],
         workers: int,
-        policy: _worker.Policy | None = None,
+        policy: Policy | None = None,
         timeout: float | None = None,
     ) -> None:
         """Start an event loop on a helper thread, or use the loop lent by `amap`."""
         self._fn = fn
-        self._policy = policy or _worker.Policy()
+        self._policy = policy or Policy()
         self._timeout = timeout
         self._slots = asyncio.Semaphore(workers)
         self._pending: set[Future[object]] = set()
@@ -166,7 +167,7 @@ class LoopBackend:
         """Run the items of one batch in turn; a `KeyboardInterrupt`/`SystemExit` stops it."""
         start = time.perf_counter()
         values: list[object] = []
-        failures: list[_worker.Failure] = []
+        failures: list[Failure] = []
         try:
             for position, item in enumerate(items):
                 value, failure = await self._attempts(item, position, prior.get(position, 0) + 1)
@@ -176,12 +177,12 @@ class LoopBackend:
         except asyncio.CancelledError:
             raise  # the run is being stopped: this batch's future is cancelled
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit: handed back
-            return _worker.BatchResult(values, failures, time.perf_counter() - start, fatal=exc)
-        return _worker.BatchResult(values, failures, time.perf_counter() - start)
+            return BatchResult(values, failures, time.perf_counter() - start, fatal=exc)
+        return BatchResult(values, failures, time.perf_counter() - start)
 
     async def _attempts(
         self, item: object, position: int, attempt: int
-    ) -> tuple[object, _worker.Failure | None]:
+    ) -> tuple[object, Failure | None]:
         """Await ``fn(item)`` until it returns or the policy gives up: ``(value, failure)``."""
         policy = self._policy
         if attempt > 1:  # earlier attempts were lost: wait as a retry would
@@ -203,7 +204,7 @@ class LoopBackend:
                     await asyncio.sleep(policy.delay(attempt))  # backoff holds no slot
                     attempt += 1
                     continue
-                return None, _worker.describe(position, exc, attempts=attempt)
+                return None, describe(position, exc, attempts=attempt)
 
     async def _call(self, item: object, attempt: int) -> object:
         """One attempt: call `fn`, await what it returned if awaitable, within the timeout."""
@@ -235,9 +236,9 @@ class LoopBackend:
             )
             raise RuntimeError(msg) from exc
 
-    def unpack(self, raw: object) -> _worker.BatchResult:
+    def unpack(self, raw: object) -> BatchResult:
         """Results from the loop need no unpacking."""
-        assert isinstance(raw, _worker.BatchResult)  # noqa: S101 - our own invariant
+        assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
         return raw
 
     def replace(self) -> bool:

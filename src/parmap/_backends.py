@@ -15,10 +15,11 @@ import time
 from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, cast
 
-from . import _worker
 from ._batching import THREAD_TARGET
 from ._options import is_dask_client
 from ._threadpool import DaemonThreadPool
+from ._worker.batch import ATTEMPT, POSITION, STARTED, Policy, StopFlag, run_batch
+from ._worker.records import BatchResult, LostItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,7 +47,7 @@ class Backend(Protocol):
         """
         ...
 
-    def unpack(self, raw: object) -> _worker.BatchResult:
+    def unpack(self, raw: object) -> BatchResult:
         """Turn a finished future's result into a `BatchResult`."""
         ...
 
@@ -79,7 +80,7 @@ class ThreadBackend:
         fn: Callable[[object], object],
         workers: int,
         executor: Executor | None = None,
-        policy: _worker.Policy | None = None,
+        policy: Policy | None = None,
         timeout: float | None = None,
     ) -> None:
         """Start a thread pool of `workers` threads, or use the caller's `executor`."""
@@ -87,7 +88,7 @@ class ThreadBackend:
         self._policy = policy
         self._owned = executor is None
         self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
-        self._stop = _worker.StopFlag()
+        self._stop = StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
         self.sent_bytes = 0
@@ -107,13 +108,13 @@ class ThreadBackend:
         """Run `fn` over `items` in one thread."""
         if self._timeout is None:
             return self._executor.submit(
-                _worker.run_batch, self._fn, items, self._stop, policy=self._policy, prior=prior
+                run_batch, self._fn, items, self._stop, policy=self._policy, prior=prior
             )
         watched = _Watched()
         with self._lock:
             self._running[watched.outer] = watched
         inner = self._executor.submit(
-            _worker.run_batch,
+            run_batch,
             self._fn,
             items,
             watched.stop,
@@ -124,7 +125,7 @@ class ThreadBackend:
         inner.add_done_callback(lambda done: self._finished(watched, done))
         return watched.outer
 
-    def _finished(self, watched: _Watched, inner: Future[_worker.BatchResult]) -> None:
+    def _finished(self, watched: _Watched, inner: Future[BatchResult]) -> None:
         with self._lock:
             self._running.pop(watched.outer, None)
             abandoned = watched.abandoned
@@ -142,8 +143,7 @@ class ThreadBackend:
                 overdue = [
                     w
                     for w in self._running.values()
-                    if w.progress[_worker.POSITION] >= 0
-                    and now - w.progress[_worker.STARTED] > limit
+                    if w.progress[POSITION] >= 0 and now - w.progress[STARTED] > limit
                 ]
                 for watched in overdue:
                     self._running.pop(watched.outer, None)
@@ -153,9 +153,9 @@ class ThreadBackend:
                 if isinstance(self._executor, DaemonThreadPool):
                     self._executor.lend()
 
-    def unpack(self, raw: object) -> _worker.BatchResult:
+    def unpack(self, raw: object) -> BatchResult:
         """Thread results need no unpacking."""
-        assert isinstance(raw, _worker.BatchResult)  # noqa: S101 - our own invariant
+        assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
         return raw
 
     def replace(self) -> bool:
@@ -191,7 +191,7 @@ class _Watched:
         self.outer: Future[object] = Future()
         self.outer.set_running_or_notify_cancel()
         self.progress = [-1, 0, 0]
-        self.stop = _worker.StopFlag()
+        self.stop = StopFlag()
         self.abandoned = False
 
     def give_up(self) -> None:
@@ -199,16 +199,16 @@ class _Watched:
         self.abandoned = True
         self.stop.set()
         self.outer.set_exception(
-            _worker.LostItem(
-                self.progress[_worker.POSITION],
-                self.progress[_worker.ATTEMPT],
+            LostItem(
+                self.progress[POSITION],
+                self.progress[ATTEMPT],
                 None,
                 timed_out=True,
             )
         )
 
 
-def _transfer(inner: Future[_worker.BatchResult], outer: Future[object]) -> None:
+def _transfer(inner: Future[BatchResult], outer: Future[object]) -> None:
     if inner.cancelled():
         outer.set_exception(CancelledError())  # outer is running: cancel() would do nothing
         return
@@ -245,7 +245,7 @@ def open_backend(
     workers: int,
     executor: Executor | Client | None,
     *,
-    policy: _worker.Policy | None = None,
+    policy: Policy | None = None,
     timeout: float | None = None,
 ) -> Backend:
     """Start the backend for `kind` ("io", "cpu" or "async"), or adapt the caller's executor.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._errors import WorkerDiedError
 from ._summary import ItemError, Outcome, Summary
-from ._worker import describe
+from ._worker.records import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -3,7 +3,7 @@
 ::
 
     parent ──(once)──▶ parmap's fork server: a fresh interpreter that imports what
-                        workers need (parmap._worker, cloudpickle, the pool's worker
+                        workers need (parmap._worker.process, cloudpickle, the pool's worker
                         loop) and nothing of the caller's
     parent ──(per worker)──▶ fork server forks a child ──▶ ProcessPoolExecutor worker
 
@@ -45,7 +45,7 @@ _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
 #: What every worker imports, imported once in the fork server instead of in each worker:
 #: parmap's worker side (with cloudpickle), and the stock worker loop with its queues.
-PRELOAD = ("parmap._worker", "concurrent.futures.process")
+PRELOAD = ("parmap._worker.process", "concurrent.futures.process")
 
 _server = forkserver.ForkServer()
 _server.set_forkserver_preload(list(PRELOAD))

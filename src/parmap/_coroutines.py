@@ -9,18 +9,14 @@ stay light.
 from __future__ import annotations
 
 import inspect
-from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from ._errors import ArgumentError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._options import Options
-    from ._worker import BatchResult, Failure
 
-__all__ = ["check_async_target", "is_async_callable", "refuse_coroutines"]
+__all__ = ["check_async_target", "is_async_callable"]
 
 
 def is_async_callable(fn: object) -> bool:
@@ -66,29 +62,3 @@ def check_async_target(fn: object, options: Options) -> None:
             f"loop, not on an executor ({type(options.executor).__name__}); leave out executor="
         )
         raise ArgumentError(msg)
-
-
-#: What a plain function that returns a coroutine is told, per item, on threads or processes.
-RETURNED_COROUTINE = (
-    "fn returned a coroutine instead of a value: it is not itself `async def` but returns "
-    "one (e.g. `lambda x: fetch(x)`), which parmap cannot tell before calling it, and a "
-    "coroutine cannot be awaited on a worker thread or process. Pass the coroutine function "
-    "itself (parmap(fetch, items), or functools.partial(fetch, ...)), or write the wrapper "
-    "as `async def`: parmap then runs it on its event loop"
-)
-
-
-def refuse_coroutines(result: BatchResult, describe: Callable[[int, Exception], Failure]) -> None:
-    """Fail each item of `result` whose value is a coroutine, closing the coroutine.
-
-    Closing it means it never runs and no "coroutine ... was never awaited"
-    warning follows. Its item gets a `TypeError` saying what to do.
-    """
-    failures = list(result.failures)
-    for position, value in enumerate(result.values):
-        if type(value) is CoroutineType:
-            value.close()
-            result.values[position] = None
-            failures.append(describe(position, TypeError(RETURNED_COROUTINE)))
-    failures.sort(key=lambda failure: failure.position)
-    result.failures = failures

@@ -6,10 +6,10 @@
               │ cloudpickle (token, job, items)     fn travels with each batch,
               ▼                                     unpickled once per worker process
     client.submit(run_shipped_batch, payload, pure=False)
-              │ the scheduler picks a worker ──▶ worker: _worker.run_shipped_batch
+              │ the scheduler picks a worker ──▶ worker: run_shipped_batch
               │                                     run each item, catch each failure
     concurrent Future (bridged) ◀──────────────────┘ bytes
-    parent: _worker.unpack(bytes)
+    parent: unpack_result(bytes)
 
 Each Dask future is bridged to a `concurrent.futures.Future` that the
 dispatcher can wait on, its result fetched on the client's event loop (so
@@ -43,16 +43,20 @@ from typing import TYPE_CHECKING
 
 from distributed.scheduler import KilledWorker
 
-from . import _worker
 from ._batching import DASK_TARGET
 from ._errors import UnpicklableFunctionError, WorkerDiedError
 from ._processes import _pickle_function, batch_payload
+from ._worker.process import Job, Shipment, run_shipped_batch
+from ._worker.records import BatchResult, Failure, describe
+from ._worker.transport import unpack_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from distributed import Client
     from distributed import Future as DaskFuture
+
+    from ._worker.batch import Policy
 
 __all__ = ["NO_WORKERS_GRACE", "DaskBackend", "cluster_threads"]
 
@@ -82,11 +86,11 @@ class DaskBackend:
         self,
         fn: Callable[[object], object],
         client: Client,
-        policy: _worker.Policy | None = None,
+        policy: Policy | None = None,
     ) -> None:
         """Pickle `fn` (failing early if it cannot be); batches will run on `client`."""
         try:
-            self._job = _pickle_function(_worker.Job(fn, policy))
+            self._job = _pickle_function(Job(fn, policy))
         except UnpicklableFunctionError as exc:
             msg = (
                 f"fn {fn!r} cannot be sent to the Dask cluster's workers: {exc.__cause__}. "
@@ -131,13 +135,13 @@ class DaskBackend:
         return batch.outer
 
     def send(self, payload: bytes, priority: int = 0) -> Future[object]:
-        """Start one task running `payload`; its future's result is bytes for `_worker.unpack`.
+        """Start one task running `payload`; its future's result is bytes for `unpack_result`.
 
         The Dask future is bridged to a `concurrent.futures.Future`, which the
         dispatcher can wait on; cancelling that one cancels the Dask task.
         """
         task: DaskFuture[bytes] = self._client.submit(
-            _worker.run_shipped_batch, payload, pure=False, priority=priority
+            run_shipped_batch, payload, pure=False, priority=priority
         )
         bridge: Future[object] = Future()
         bridge.add_done_callback(functools.partial(_cancel_task, task))
@@ -148,7 +152,7 @@ class DaskBackend:
 
     def payload(self, items: Sequence[object], prior: dict[int, int] | None) -> bytes:
         """The bytes of a task running `items`; an item that cannot be pickled fails alone."""
-        head = _worker.Shipment(self._token, self._job, None, 0)  # the workers' own environ
+        head = Shipment(self._token, self._job, None, 0)  # the workers' own environ
         return batch_payload(head, items, -1, prior)
 
     def suspect(self, batch: _Batch, positions: Iterable[int]) -> None:
@@ -201,12 +205,12 @@ class DaskBackend:
         with self._lock:
             self._pending.discard(batch)
 
-    def unpack(self, raw: object) -> _worker.BatchResult:
+    def unpack(self, raw: object) -> BatchResult:
         """Turn a task's bytes (or a split batch's pieces) back into a batch result."""
         if isinstance(raw, _Pieces):
             return raw.assemble()
         assert isinstance(raw, bytes)  # noqa: S101 - our own invariant
-        return _worker.unpack(raw)
+        return unpack_result(raw)
 
     def replace(self) -> bool:
         """Dask replaces lost workers itself; there is no pool of parmap's own to restart."""
@@ -275,17 +279,17 @@ class _Pieces:
 
     pieces: list[bytes | BaseException]
 
-    def assemble(self) -> _worker.BatchResult:
+    def assemble(self) -> BatchResult:
         """One batch result from one-item results; a lost item fails with `WorkerDiedError`."""
         values: list[object] = []
-        failures: list[_worker.Failure] = []
+        failures: list[Failure] = []
         seconds = 0.0
         for position, piece in enumerate(self.pieces):
             if isinstance(piece, bytes):
-                part = _worker.unpack(piece)
+                part = unpack_result(piece)
                 seconds += part.seconds
                 if part.fatal is not None:  # stopped: keep only what is accounted for
-                    return _worker.BatchResult(values, failures, seconds, part.fatal)
+                    return BatchResult(values, failures, seconds, part.fatal)
                 values.append(part.values[0] if part.values else None)
                 for failure in part.failures:
                     failure.position = position
@@ -293,8 +297,8 @@ class _Pieces:
             else:
                 values.append(None)
                 error = _died(piece) if isinstance(piece, KilledWorker) else piece
-                failures.append(_worker.describe(position, _as_exception(error)))
-        return _worker.BatchResult(values, failures, seconds)
+                failures.append(describe(position, _as_exception(error)))
+        return BatchResult(values, failures, seconds)
 
 
 def _as_exception(error: BaseException) -> Exception:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from ._batching import WINDOW_ITEMS
 from ._errors import TransportError, WorkerDiedError
 from ._options import NO_LIMITS, Limits
-from ._worker import BatchResult, Failure, LostItem, describe
+from ._worker.records import BatchResult, Failure, LostItem, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import ArgumentError, TransportError
 from ._trust import check_private, key_path, secret_key
-from ._worker import BatchResult, Failure, describe
+from ._worker.records import BatchResult, Failure, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

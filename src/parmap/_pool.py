@@ -40,8 +40,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import process as _cf_process
 from typing import TYPE_CHECKING, Any
 
-from . import _worker
 from ._context import clean_context, start_server
+from ._worker.batch import ATTEMPT, POSITION, STARTED
+from ._worker.process import SLOT_BATCH, SLOT_FIELDS, SLOT_PID, SLOT_PROGRESS, SLOT_STAMP, Shipment
+from ._worker.records import LostItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,7 +113,7 @@ class ProcessPool(ProcessPoolExecutor):
         context = clean_context()
         start_server()
         self.workers = workers
-        self.slots = context.RawArray("q", (workers + _SPARE_SLOTS) * _worker.SLOT_FIELDS)
+        self.slots = context.RawArray("q", (workers + _SPARE_SLOTS) * SLOT_FIELDS)
         self._slots_lock = context.Lock()
         self._view = memoryview(self.slots).cast("B").cast("q")
         self.timed_out: dict[int, tuple[int, int, int]] = {}  # pid -> what it ran when killed
@@ -127,7 +129,7 @@ class ProcessPool(ProcessPoolExecutor):
         self._watch_stop = threading.Event()
         self._stopping = threading.Event()
 
-    def begin(self, shipment: _worker.Shipment, timeout: float | None) -> None:
+    def begin(self, shipment: Shipment, timeout: float | None) -> None:
         """Start a run: workers started from now on take `shipment`; watch for `timeout`."""
         self._initargs = (shipment, self.slots, self._slots_lock)
         self.timed_out.clear()
@@ -160,7 +162,7 @@ class ProcessPool(ProcessPoolExecutor):
             return False
         for pid in list(processes):
             slot = self._slot_of(pid)
-            if slot is None or slot[_worker.SLOT_STAMP] != stamp:
+            if slot is None or slot[SLOT_STAMP] != stamp:
                 return False
         return True
 
@@ -189,9 +191,9 @@ class ProcessPool(ProcessPoolExecutor):
 
     def _slot_of(self, pid: int) -> memoryview | None:
         view = self._view
-        for first in range(0, len(view), _worker.SLOT_FIELDS):
-            if view[first + _worker.SLOT_PID] == pid:
-                return view[first : first + _worker.SLOT_FIELDS]
+        for first in range(0, len(view), SLOT_FIELDS):
+            if view[first + SLOT_PID] == pid:
+                return view[first : first + SLOT_FIELDS]
         return None
 
     def recover(self, pending: dict[int, Any]) -> bool:
@@ -213,22 +215,22 @@ class ProcessPool(ProcessPoolExecutor):
         if processes is None or self._stopping.is_set() or self._shutdown_thread:
             return False
         dead = [p for p in list(processes.values()) if p.exitcode is not None]
-        blamed: list[tuple[Any, int, _worker.LostItem]] = []
+        blamed: list[tuple[Any, int, LostItem]] = []
         for process in dead:
             slot = self._slot_of(process.pid) if process.pid is not None else None
-            if slot is None or slot[_worker.SLOT_PROGRESS + _worker.POSITION] < 0:
+            if slot is None or slot[SLOT_PROGRESS + POSITION] < 0:
                 return False
-            batch = slot[_worker.SLOT_BATCH]
+            batch = slot[SLOT_BATCH]
             work_id = next((k for k, w in list(pending.items()) if w.args[1:] == (batch,)), None)
             if work_id is None:
                 return False
             state = (
                 batch,
-                slot[_worker.SLOT_PROGRESS + _worker.POSITION],
-                slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT],
+                slot[SLOT_PROGRESS + POSITION],
+                slot[SLOT_PROGRESS + ATTEMPT],
             )
             killed_for = self.timed_out.get(process.pid or 0)
-            lost = _worker.LostItem(
+            lost = LostItem(
                 state[1],
                 state[2],
                 process.exitcode,
@@ -242,7 +244,7 @@ class ProcessPool(ProcessPoolExecutor):
         for process, work_id, lost in blamed:
             slot = self._slot_of(process.pid) if process.pid is not None else None
             if slot is not None:
-                slot[_worker.SLOT_PID] = 0
+                slot[SLOT_PID] = 0
             del processes[process.pid]
             process.join(_REAP_TIMEOUT)
             self.timed_out.pop(process.pid, None)
@@ -268,16 +270,16 @@ class ProcessPool(ProcessPoolExecutor):
         limit = int(timeout * 1e9)
         interval = min(max(timeout / 10, 0.01), 0.25)
         view = self._view
-        fields = _worker.SLOT_FIELDS
+        fields = SLOT_FIELDS
         while not stop.wait(interval) and not self._stopping.is_set():
             now = time.monotonic_ns()
             for first in range(0, len(view), fields):
                 slot = view[first : first + fields]
-                pid, started = slot[_worker.SLOT_PID], slot[_worker.SLOT_PROGRESS + _worker.STARTED]
+                pid, started = slot[SLOT_PID], slot[SLOT_PROGRESS + STARTED]
                 state = (
-                    slot[_worker.SLOT_BATCH],
-                    slot[_worker.SLOT_PROGRESS + _worker.POSITION],
-                    slot[_worker.SLOT_PROGRESS + _worker.ATTEMPT],
+                    slot[SLOT_BATCH],
+                    slot[SLOT_PROGRESS + POSITION],
+                    slot[SLOT_PROGRESS + ATTEMPT],
                 )
                 if pid == 0 or state[1] < 0 or now - started <= limit or pid in self.timed_out:
                     continue

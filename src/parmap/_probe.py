@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._batching import MAX_SIZE
 from ._dispatch import Completed, Source, run_in_place
-from ._worker import BatchResult, Policy, describe, run_batch
+from ._worker.batch import Policy, run_batch
+from ._worker.records import BatchResult, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -5,10 +5,10 @@
     parent: ProcessBackend.submit(items)
               │ cloudpickle (shipment, items)      fn travels until every worker has it
               ▼
-    ProcessPoolExecutor call queue ──▶ worker: _worker.run_shipped_batch
+    ProcessPoolExecutor call queue ──▶ worker: run_shipped_batch
                                             │ run each item, catch each failure,
                                             │ pickle each result on its own
-    parent: _worker.unpack(bytes) ◀─────────┘
+    parent: unpack_result(bytes) ◀─────────┘
 
 The pool (`_pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
 dies running an item costs that item only, a hung item's worker is killed
@@ -27,15 +27,21 @@ from typing import TYPE_CHECKING
 
 import cloudpickle
 
-from . import _pickling, _warm, _worker
+from . import _warm
 from ._backends import describe_executor
 from ._batching import PROCESS_TARGET
 from ._errors import UnpicklableFunctionError
 from ._pool import ProcessPool
+from ._worker import pickling
+from ._worker.process import Job, Shipment, run_shipped_batch
+from ._worker.transport import NotSent, unpack_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Executor, Future
+
+    from ._worker.batch import Policy
+    from ._worker.records import BatchResult
 
 __all__ = ["ProcessBackend", "batch_payload"]
 
@@ -56,11 +62,11 @@ class ProcessBackend:
         fn: Callable[[object], object],
         workers: int,
         executor: Executor | None = None,
-        policy: _worker.Policy | None = None,
+        policy: Policy | None = None,
         timeout: float | None = None,
     ) -> None:
         """Pickle `fn` (failing early if it cannot be) and borrow a pool, or adopt `executor`."""
-        job_bytes = _pickle_function(_worker.Job(fn, policy))
+        job_bytes = _pickle_function(Job(fn, policy))
         token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
         #: Names the function and its policy: what `_batching.remember` keys on.
         self.job_key = token
@@ -75,12 +81,12 @@ class ProcessBackend:
             environ = dict(os.environ)
             place = (os.getcwd(), list(sys.path))  # noqa: PTH109 - a str, like sys.path
             stamp = _stamp(job_bytes, environ, place)
-            self._shipment = _worker.Shipment(token, job_bytes, environ, stamp, place)
-            self._light = _worker.Shipment(token, None, None, stamp)
+            self._shipment = Shipment(token, job_bytes, environ, stamp, place)
+            self._light = Shipment(token, None, None, stamp)
             self._executor = self._borrow(_warm.lease(workers))
             self.description = f"processes ×{workers}"
         else:
-            self._shipment = self._light = _worker.Shipment(token, job_bytes, None, 0)
+            self._shipment = self._light = Shipment(token, job_bytes, None, 0)
             self._executor = executor
             self.description = describe_executor(executor)
 
@@ -89,7 +95,7 @@ class ProcessBackend:
         self._confirmed = False
         return pool
 
-    def _head(self) -> _worker.Shipment:
+    def _head(self) -> Shipment:
         """The shipment to send with the next batch: in full, until every worker has it."""
         if not self._confirmed and isinstance(self._executor, ProcessPool):
             self._confirmed = self._executor.stamped(self._shipment.stamp)
@@ -108,12 +114,12 @@ class ProcessBackend:
         batch = next(executor.batch_numbers) if isinstance(executor, ProcessPool) else -1
         payload = batch_payload(self._head(), items, batch, prior)
         self.sent_bytes = len(payload)
-        return executor.submit(_worker.run_shipped_batch, payload, batch)
+        return executor.submit(run_shipped_batch, payload, batch)
 
-    def unpack(self, raw: object) -> _worker.BatchResult:
+    def unpack(self, raw: object) -> BatchResult:
         """Turn a worker's bytes back into a batch result."""
         assert isinstance(raw, bytes)  # noqa: S101 - our own invariant
-        return _worker.unpack(raw)
+        return unpack_result(raw)
 
     def replace(self) -> bool:
         """Start a fresh pool after a worker died (only for a pool of our own)."""
@@ -148,12 +154,12 @@ def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str
 
 
 def batch_payload(
-    shipment: _worker.Shipment,
+    shipment: Shipment,
     items: Sequence[object],
     batch: int,
     prior: dict[int, int] | None,
 ) -> bytes:
-    """The bytes `_worker.run_shipped_batch` runs; an item that cannot be pickled fails alone."""
+    """The bytes `run_shipped_batch` runs; an item that cannot be pickled fails alone."""
     try:
         payload: bytes = cloudpickle.dumps((shipment, items, False, batch, prior or {}))
     except Exception:  # noqa: BLE001 - find the culprits and send placeholders
@@ -173,15 +179,15 @@ def _placeholders(items: Sequence[object]) -> list[object]:
                 f"{type(exc).__name__}: {exc}; pass plain data (numbers, strings, lists, "
                 "dicts, dataclasses), or use kind='io', where nothing is pickled"
             )
-            sendable.append(_worker.NotSent(message))
+            sendable.append(NotSent(message))
         else:
             sendable.append(item)
     return sendable
 
 
-def _pickle_function(job: _worker.Job) -> bytes:
+def _pickle_function(job: Job) -> bytes:
     try:
-        return _pickling.dumps(job)
+        return pickling.dumps(job)
     except Exception as exc:
         msg = (
             f"fn {job.fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "

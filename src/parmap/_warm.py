@@ -30,8 +30,8 @@ import os
 import threading
 import time
 
-from . import _worker
 from ._pool import ProcessPool
+from ._worker.process import install
 
 __all__ = ["close_all", "give_back", "lease", "start"]
 
@@ -51,7 +51,7 @@ _reaper: threading.Thread | None = None
 
 def start(workers: int) -> ProcessPool:
     """A fresh pool of `workers` workers (started lazily), never an idle one."""
-    return ProcessPool(workers, initializer=_worker.install)
+    return ProcessPool(workers, initializer=install)
 
 
 def lease(workers: int) -> ProcessPool:

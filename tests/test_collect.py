@@ -9,7 +9,7 @@ import pytest
 
 import parmap as pm
 from parmap._collect import Collector, item_errors, outcomes
-from parmap._dispatch import Completed
+from parmap._report.batches import Completed
 from parmap._worker.records import BatchResult, describe
 
 if TYPE_CHECKING:

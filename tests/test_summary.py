@@ -1,4 +1,4 @@
-"""Unit tests for parmap._summary: Summary and ItemError built by hand, their reports and errors."""
+"""Unit tests for parmap._report: Summary and ItemError built by hand, their reports and errors."""
 
 from __future__ import annotations
 

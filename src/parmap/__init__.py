@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
     from ._errors import WorkerDiedError as WorkerDiedError
     from ._options import Kind as Kind
-    from ._summary import ItemError as ItemError
-    from ._summary import Outcome as Outcome
-    from ._summary import Summary as Summary
+    from ._report.items import ItemError as ItemError
+    from ._report.items import Outcome as Outcome
+    from ._report.summary import Summary as Summary
 
 __all__ = [
     "ArgumentError",
@@ -73,9 +73,9 @@ _HOMES = {
     "UnpicklableFunctionError": "._errors",
     "WorkerDiedError": "._errors",
     "Kind": "._options",
-    "ItemError": "._summary",
-    "Outcome": "._summary",
-    "Summary": "._summary",
+    "ItemError": "._report.items",
+    "Outcome": "._report.items",
+    "Summary": "._report.summary",
 }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
 
     from ._asyncio import LoanedLoop
-    from ._summary import Summary
+    from ._report.summary import Summary
 
 __all__ = ["amap"]
 

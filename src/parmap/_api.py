@@ -10,7 +10,7 @@ from ._backends import executor_workers, open_backend
 from ._batching import AutoBatchSize, FixedBatchSize, remember, remembered
 from ._collect import Collector, RunLog, outcomes
 from ._coroutines import check_async_target, is_async_callable
-from ._dispatch import Completed, Sizer, Source, dispatch
+from ._dispatch import Sizer, Source, dispatch
 from ._errors import ArgumentError
 from ._options import (
     Kind,
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from ._journal import Journal
-    from ._summary import Outcome, Summary
+    from ._report.batches import Completed
+    from ._report.items import Outcome
+    from ._report.summary import Summary
     from ._worker.rate import Pacer
 
 __all__ = ["check_options", "imap", "parmap"]
@@ -463,7 +465,7 @@ def _execute(
             stack.callback(journal.close)
         bar = None
         if tracking.progress:
-            from ._progress import ProgressBar  # noqa: PLC0415
+            from ._report.progress import ProgressBar  # noqa: PLC0415
 
             bar = ProgressBar(_length(items))
             stack.callback(bar.close)

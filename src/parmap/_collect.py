@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._errors import WorkerDiedError
-from ._summary import ItemError, Outcome, Summary
+from ._report.items import ItemError, Outcome
+from ._report.summary import Summary
 from ._worker.records import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._dispatch import Completed
+    from ._report.batches import Completed
 
 __all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from ._options import Kind
-    from ._summary import Outcome, Summary
+    from ._report.items import Outcome
+    from ._report.summary import Summary
 
 __all__ = ["MapOptions", "Parallel", "each", "parallel"]
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from ._batching import WINDOW_ITEMS
 from ._errors import TransportError, WorkerDiedError
 from ._options import NO_LIMITS, Limits
+from ._report.batches import Completed
 from ._worker.records import BatchResult, Failure, LostItem, describe
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ._backends import Backend
     from ._journal import Restored
 
-__all__ = ["Completed", "Sizer", "Source", "dispatch", "run_in_place"]
+__all__ = ["Sizer", "Source", "dispatch", "run_in_place"]
 
 T = TypeVar("T")
 
@@ -49,27 +50,6 @@ class Sizer(Protocol):
     def record_bytes(self, items: int, nbytes: int) -> None:
         """Learn how many bytes a batch took to send."""
         ...
-
-
-@dataclass(slots=True)
-class Completed(Generic[T]):
-    """A finished batch: its items, the input index of the first, and what it produced.
-
-    Exactly one of `result` (the batch ran) and `error` (the batch as a whole
-    failed: its worker died, or it could not be run) is set.
-    """
-
-    start: int
-    items: list[T]
-    result: BatchResult | None
-    error: Exception | None
-    #: Positions whose results an earlier run left in the checkpoint journal.
-    restored: frozenset[int] = frozenset()
-
-    @property
-    def skipped(self) -> int:
-        """How many of the items were done in an earlier run (and not run again)."""
-        return len(self.restored)
 
 
 class Source(Generic[T]):

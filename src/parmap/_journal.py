@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
-    from ._dispatch import Completed
+    from ._report.batches import Completed
 
 __all__ = ["Journal", "Restored", "check_journal", "identity"]
 

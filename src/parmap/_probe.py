@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._batching import MAX_SIZE
-from ._dispatch import Completed, Source, run_in_place
+from ._dispatch import Source, run_in_place
+from ._report.batches import Completed
 from ._worker.batch import Policy, run_batch
 from ._worker.records import BatchResult, describe
 

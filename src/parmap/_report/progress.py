@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from ._dispatch import Completed
+    from .batches import Completed
 
 __all__ = ["ProgressBar"]
 

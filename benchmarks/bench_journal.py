@@ -123,7 +123,7 @@ def use_folder(folder: Path) -> Path:
     The key is made here, before any clock starts, and read again by parmap.
     """
     os.environ["XDG_CONFIG_HOME"] = str(folder / CONFIG_DIR)
-    from parmap._trust import secret_key  # noqa: PLC0415 - after XDG_CONFIG_HOME is set
+    from parmap._journal.trust import secret_key  # noqa: PLC0415 - after XDG_CONFIG_HOME is set
 
     secret_key()
     return folder / JOURNAL_FILE

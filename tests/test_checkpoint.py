@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from parmap import ArgumentError, TransportError, imap, parmap
-from parmap._journal import identity
+from parmap._journal.identity import identity
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -249,7 +249,7 @@ def test_key_needs_a_checkpoint() -> None:
 
 def test_identity_is_stable_across_interpreters() -> None:
     value = {"name": "ünïcode", "parts": [1, 2.5, None, True, b"\x00"], "pair": ("a", "b")}
-    code = f"from parmap._journal import identity; print(identity({value!r}).hex())"
+    code = f"from parmap._journal.identity import identity; print(identity({value!r}).hex())"
     seeds = []
     for seed in ("1", "2"):
         out = subprocess.run(

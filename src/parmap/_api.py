@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
-    from ._journal import Journal
+    from ._journal.journal import Journal
     from ._report.batches import Completed
     from ._report.items import Outcome
     from ._report.summary import Summary
@@ -459,7 +459,7 @@ def _execute(
             stack.callback(pacer.close)
         journal = None
         if tracking.checkpoint is not None:
-            from ._journal import Journal  # noqa: PLC0415
+            from ._journal.journal import Journal  # noqa: PLC0415
 
             journal = Journal(tracking.checkpoint, key=tracking.key, keep_results=keep_results)
             stack.callback(journal.close)
@@ -617,7 +617,7 @@ def check_options(**options: Any) -> tuple[Options, Limits, Tracking]:  # noqa: 
 
 
 def _check_journal(path: Path) -> None:
-    from ._journal import check_journal  # noqa: PLC0415 - see _execute
+    from ._journal.journal import check_journal  # noqa: PLC0415 - see _execute
 
     check_journal(path)
 

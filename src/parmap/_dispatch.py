@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from ._backends import Backend
-    from ._journal import Restored
+    from ._journal.journal import Restored
 
 __all__ = ["Sizer", "Source", "dispatch", "run_in_place"]
 

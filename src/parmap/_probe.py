@@ -30,7 +30,7 @@ from ._worker.records import BatchResult, describe
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._journal import Restored
+    from ._journal.journal import Restored
     from ._options import Kind
 
 __all__ = ["CPU_SHARE", "SERIAL_BACKEND", "Probe", "probe", "run_here"]

@@ -16,7 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ._errors import ArgumentError
+from parmap._errors import ArgumentError
 
 __all__ = ["check_private", "key_path", "secret_key"]
 

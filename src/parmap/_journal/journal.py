@@ -1,17 +1,17 @@
 """``checkpoint=PATH``: a SQLite journal of finished items, so a re-run skips what is done.
 
 Each finished item becomes a row: its identity (a digest of ``key(item)``, or
-of the item itself), whether it succeeded, and its pickled result. Rows are
-written by a thread of the journal's own as batches finish, and committed at
-least every `COMMIT_SECONDS`, in
-WAL mode: a program killed at any moment (even by ``kill -9``) leaves a
-journal that is whole, holding every item committed before the kill. A re-run
-restores the results of the items that succeeded and runs the others.
+of the item itself, see `identity`), whether it succeeded, and its pickled
+result. Rows are written by a thread of the journal's own (`writer`) as
+batches finish, and committed at least every `COMMIT_SECONDS`, in WAL mode:
+a program killed at any moment (even by ``kill -9``) leaves a journal that is
+whole, holding every item committed before the kill. A re-run restores the
+results of the items that succeeded and runs the others.
 
 Unpickling runs code, so a journal is trusted only when it is this user's
 own: the file must belong to the user and be writable by nobody else (as
 ssh treats key files), and it must carry a mark made with the user's secret
-key (see `_trust`); each stored result carries a MAC made with that key and
+key (see `trust`); each stored result carries a MAC made with that key and
 the journal's salt.
 """
 
@@ -19,39 +19,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import os
 import pickle
-import queue
 import secrets
 import sqlite3
-import threading
-import time
 from typing import TYPE_CHECKING, Any, Final
 
-from ._errors import ArgumentError, TransportError
-from ._trust import check_private, key_path, secret_key
-from ._worker.records import BatchResult, Failure, describe
+from parmap._errors import ArgumentError, TransportError
+from parmap._worker.records import BatchResult, Failure, describe
+
+from .identity import identity, no_identity
+from .trust import check_private, key_path, secret_key
+from .writer import COMMIT_SECONDS, Row, Writer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
-    from ._report.batches import Completed
+    from parmap._report.batches import Completed
 
-__all__ = ["Journal", "Restored", "check_journal", "identity"]
+__all__ = ["COMMIT_SECONDS", "Journal", "Restored", "check_journal"]
 
 #: ``PRAGMA application_id`` of a parmap journal ("pmj1").
 APPLICATION_ID: Final = 0x706D6A31
 FORMAT_VERSION: Final = 1
-#: Finished items are committed at least this often (and at the end of the run).
-COMMIT_SECONDS: Final = 0.5
-#: ... or when this many rows are waiting.
-COMMIT_ROWS: Final = 20_000
 #: Identities looked up per query when restoring (SQLite's parameter limit is 999 or more).
 LOOKUP_CHUNK: Final = 500
-#: Plain-data types whose ``repr`` is a stable identity across runs and processes.
-_PLAIN: Final = (str, int, float, bytes, bool, type(None))
+
 
 _SCHEMA: Final = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -65,73 +59,6 @@ CREATE TABLE items (
     finished REAL NOT NULL
 );
 """
-
-
-def identity(value: object) -> bytes:
-    """The journal identity of an item (or of what ``key`` returned for it).
-
-    A digest of its ``repr``, for plain data only: strings, numbers, bytes,
-    booleans, None, and tuples, lists and dicts of those. Their ``repr`` is
-    the same in every run and every process (unlike ``hash()`` of a string);
-    a dict's depends on its insertion order.
-
-    Raises:
-        TypeError: `value` is not plain data; the message says to pass ``key=``.
-
-    Examples:
-        >>> identity("a") == identity("a"), identity("a") == identity(("a",))
-        (True, False)
-        >>> len(identity({"id": 7}))
-        16
-    """
-    part = _not_plain(value, depth=0)
-    if part is not _ALL_PLAIN:
-        inside = "" if part is value else f" (a {type(part).__qualname__} inside it)"
-        msg = (
-            f"checkpoint= needs a stable identity for each item, and {_shown(value)} is a "
-            f"{type(value).__qualname__}{inside}, whose repr may differ between runs; pass "
-            "key=, a function returning a str, int or tuple that identifies the item, e.g. "
-            "key=lambda item: item.id"
-        )
-        raise NotPlainError(msg, value, part)
-    return hashlib.blake2b(repr(value).encode("utf-8", "backslashreplace"), digest_size=16).digest()
-
-
-class NotPlainError(TypeError):
-    """A value that is not plain data, so it cannot be an identity."""
-
-    def __init__(self, message: str, value: object, part: object) -> None:
-        super().__init__(message)
-        self.value = value
-        self.part = part
-
-
-_ALL_PLAIN: Final = object()
-
-
-def _not_plain(value: object, depth: int) -> object:
-    """The first part of `value` that is not plain data, or `_ALL_PLAIN`."""
-    if type(value) in _PLAIN:
-        return _ALL_PLAIN
-    if depth > 20:  # noqa: PLR2004 - deeper than any sensible identity
-        return value
-    parts: Iterable[object]
-    if type(value) in {tuple, list}:
-        parts = value  # type: ignore[assignment]  # checked: a tuple or list
-    elif type(value) is dict:
-        parts = itertools.chain.from_iterable(value.items())
-    else:
-        return value
-    for part in parts:
-        found = _not_plain(part, depth + 1)
-        if found is not _ALL_PLAIN:
-            return found
-    return _ALL_PLAIN
-
-
-def _shown(value: object) -> str:
-    text = _label(value)
-    return text if len(text) <= 80 else text[:79] + "…"  # noqa: PLR2004 - a short glimpse
 
 
 def check_journal(path: Path) -> None:
@@ -181,7 +108,7 @@ class Journal:
             self._connection.execute("SELECT 1 FROM items WHERE ok = 1 LIMIT 1").fetchone()
             is not None
         )
-        self._writer = _Writer(self) if write else None
+        self._writer = Writer(self.path, self._mac) if write else None
 
     # --------------------------------------------------------------- opening
 
@@ -305,7 +232,7 @@ class Journal:
                 keys.append(identity(self._key(item) if self._key is not None else item))
             except Exception as exc:  # noqa: BLE001 - that item fails, with the reason
                 keys.append(None)
-                restored.failures.append(describe(position, _no_identity(exc, self._key)))
+                restored.failures.append(describe(position, no_identity(exc, self._key)))
         self._pending[start] = keys
         if self._any_done:
             self._look_up(keys, restored)
@@ -358,7 +285,7 @@ class Journal:
         keys = self._pending.pop(done.start, None)
         if keys is None:
             return
-        rows: list[_Row] = []
+        rows: list[Row] = []
         result = done.result
         if result is None:  # the batch failed as a whole
             error = f"{type(done.error).__name__}: {done.error}"
@@ -404,150 +331,11 @@ class Journal:
             self._connection.close()
 
 
-#: A row on its way to the writer: identity, pickled result or None, item, error or None.
-_Row = tuple[bytes, bytes | None, object, str | None]
-
-
-class _Writer:
-    """The thread that writes a journal's rows: MACs, labels, SQLite, commits.
-
-    It commits at least every `COMMIT_SECONDS` while rows arrive, each
-    commit one transaction, on a connection of its own; `close` writes the
-    rest. A daemon thread: a program that ends without closing the journal
-    loses at most its last uncommitted rows, never the journal's integrity.
-    """
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-        self._queue: queue.SimpleQueue[list[_Row] | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="parmap-journal", daemon=True)
-        self._thread.start()
-
-    def put(self, rows: list[_Row]) -> None:
-        if self._error is not None:
-            raise self._failed()
-        self._queue.put(rows)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._failed()
-
-    def _failed(self) -> OSError:
-        error = self._error
-        self._error = None
-        msg = (
-            f"the checkpoint journal {str(self._journal.path)!r} could not be written: "
-            f"{type(error).__name__}: {error}; the items finished since its last commit "
-            "will run again next time: make sure its disk has room and the file can be "
-            "written (no other program holding it), or pass another path"
-        )
-        failure = OSError(msg)
-        failure.__cause__ = error
-        return failure
-
-    def _run(self) -> None:
-        journal = self._journal
-        connection = sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA synchronous = NORMAL")
-            waiting: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]] = []
-            last_commit = time.monotonic()
-            finished = False
-            while not finished:
-                timeout = max(0.0, last_commit + COMMIT_SECONDS - time.monotonic())
-                try:
-                    rows = self._queue.get(timeout=timeout if waiting else None)
-                except queue.Empty:
-                    rows = []
-                if rows is None:
-                    finished = True
-                elif rows:
-                    now = time.time()
-                    waiting.extend(
-                        (
-                            key,
-                            int(error is None),
-                            data,
-                            journal._mac(key, b"1" if error is None else b"0", data or b""),  # noqa: SLF001
-                            _label(item),
-                            error,
-                            now,
-                        )
-                        for key, data, item, error in rows
-                    )
-                due = time.monotonic() - last_commit >= COMMIT_SECONDS
-                if waiting and (finished or due or len(waiting) >= COMMIT_ROWS):
-                    _commit(connection, waiting)
-                    waiting = []
-                    last_commit = time.monotonic()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            self._error = exc
-            while self._queue.get() is not None:  # let close() finish
-                pass
-        finally:
-            connection.close()
-
-
-def _commit(
-    connection: sqlite3.Connection,
-    rows: list[tuple[bytes, int, bytes | None, bytes, str, str | None, float]],
-) -> None:
-    """Write `rows` in one transaction; a result that succeeded is never overwritten."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        connection.executemany(
-            "INSERT INTO items (key, ok, result, mac, label, error, finished) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-            "ok = excluded.ok, result = excluded.result, mac = excluded.mac, "
-            "label = excluded.label, error = excluded.error, finished = excluded.finished "
-            "WHERE items.ok = 0",
-            rows,
-        )
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
-
-
 class _NotRestored:
     """A stored result that could not be loaded: the item runs again."""
 
 
 _NOT_RESTORED: Final = _NotRestored()
-
-
-def _label(item: object) -> str:
-    try:
-        text = repr(item)
-    except Exception:  # noqa: BLE001 - the label is for people reading the journal only
-        text = f"<{type(item).__qualname__}>"
-    return text if len(text) <= 200 else text[:199] + "…"  # noqa: PLR2004
-
-
-def _no_identity(exc: Exception, key: Callable[[object], object] | None) -> Exception:
-    if key is None:
-        return exc
-    if isinstance(exc, NotPlainError):
-        inside = "" if exc.part is exc.value else f" (a {type(exc.part).__qualname__} inside it)"
-        error = TypeError(
-            f"key= returned {_shown(exc.value)}, a {type(exc.value).__qualname__}{inside}, "
-            "which is not a stable identity, so the item was not run; make key= return a "
-            "str, int, bytes, or a tuple of those, for every item"
-        )
-    else:
-        error = TypeError(
-            f"key= raised {type(exc).__name__}: {exc} for this item, so it has no identity "
-            "in the checkpoint and was not run; make key= return a str, int or tuple for "
-            "every item"
-        )
-    error.__cause__ = exc
-    return error
 
 
 def _unstorable(result: BatchResult, position: int, exc: Exception) -> None:

@@ -140,7 +140,7 @@ def _close_warm_pools() -> None:
     Every test then starts from no pool, and the check below still finds any
     worker that a run failed to stop or to give back.
     """
-    warm = sys.modules.get("parmap._warm")
+    warm = sys.modules.get("parmap._backends.warm")
     if warm is not None:
         warm.close_all()
 

@@ -81,7 +81,7 @@ def test_errors_are_recorded_per_item_with_traceback() -> None:
     assert error.type_name == "ValueError"
     assert error.message == "bad item 3"
     assert "the line the traceback must show" in error.traceback
-    assert "parmap/_asyncio.py" not in error.traceback
+    assert "parmap/_backends/eventloop.py" not in error.traceback
     assert "parmap/_worker/" not in error.traceback
 
 

@@ -8,13 +8,13 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parmap._backends.processes import PROCESS_TARGET
+from parmap._backends.threads import THREAD_TARGET
 from parmap._batching import (
     GROWTH,
     MAX_SIZE,
-    PROCESS_TARGET,
     RAMP_SHARE,
     TAIL_SHARE,
-    THREAD_TARGET,
     AutoBatchSize,
     FixedBatchSize,
     remember,

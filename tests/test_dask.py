@@ -179,8 +179,8 @@ def test_fixed_batch_size_gives_one_task_per_batch(dask_client: Client) -> None:
 
 def test_auto_batches_aim_at_dask_sized_tasks(dask_client: Client) -> None:
     """Auto batch sizes aim at Dask-sized tasks (~100 ms each), not at process ones (~50 ms)."""
-    from parmap._backends import open_backend  # noqa: PLC0415
-    from parmap._batching import DASK_TARGET  # noqa: PLC0415
+    from parmap._backends.dask import DASK_TARGET  # noqa: PLC0415
+    from parmap._run.backend import open_backend  # noqa: PLC0415
 
     backend = open_backend(_pid, "io", 2, dask_client)
     try:
@@ -315,7 +315,7 @@ def test_item_that_kills_every_worker_fails_alone(
 def test_cluster_without_workers_ends_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cluster that has no workers for too long ends the run with an error, never a hang."""
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
-    from parmap import _dask  # noqa: PLC0415 - only with the extra
+    from parmap._backends import dask as _dask  # noqa: PLC0415 - only with the extra
 
     monkeypatch.setattr(_dask, "NO_WORKERS_GRACE", 1.0)
     with (

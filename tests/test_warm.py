@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
-from parmap import _warm, parmap
-from parmap._processes import ProcessBackend
+from parmap import parmap
+from parmap._backends import warm as _warm
+from parmap._backends.processes import ProcessBackend
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

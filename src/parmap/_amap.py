@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-    from ._asyncio import LoanedLoop
+    from ._backends.eventloop import LoanedLoop
     from ._report.summary import Summary
 
 __all__ = ["amap"]
@@ -79,7 +79,7 @@ async def amap(
     """
     import asyncio  # noqa: PLC0415 - `import parmap` does not import asyncio
 
-    from ._asyncio import LoanedLoop, lend_loop  # noqa: PLC0415 - likewise
+    from ._backends.eventloop import LoanedLoop, lend_loop  # noqa: PLC0415 - likewise
 
     checked = _checked(dict(options))
     if "ordered" in checked:

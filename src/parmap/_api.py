@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._backends import executor_workers, open_backend
+from ._backends.base import is_dask_client
 from ._batching import AutoBatchSize, FixedBatchSize, remember, remembered
 from ._collect import Collector, RunLog, outcomes
 from ._coroutines import check_async_target, is_async_callable
@@ -18,13 +18,13 @@ from ._options import (
     Options,
     Tracking,
     default_workers,
-    is_dask_client,
     make_limits,
     make_options,
     make_tracking,
 )
 from ._probe import SERIAL_BACKEND, probe, run_here
 from ._public import public
+from ._run.backend import executor_workers, open_backend
 from ._worker.batch import Policy
 from ._worker.process import in_worker_process
 

@@ -10,14 +10,6 @@ __all__ = ["AutoBatchSize", "FixedBatchSize", "remember", "remembered"]
 
 T = TypeVar("T")
 
-#: Seconds of work a batch should hold. A thread task costs ~20 µs and a
-#: process task ~0.2 ms of overhead, so these keep overhead near 1%, while
-#: batches stay short enough to spread work over every worker.
-THREAD_TARGET = 0.002
-PROCESS_TARGET = 0.05
-#: A Dask task costs ~1 ms of scheduler time, and Dask's own advice is tasks of
-#: 100 ms or more: so a batch on a Dask cluster holds ~100 ms of work.
-DASK_TARGET = 0.1
 #: A batch never grows past this many items, nor more than this factor at a time.
 MAX_SIZE = 10_000
 GROWTH = 4

@@ -1,7 +1,7 @@
 """Telling coroutine functions apart, and what becomes of a coroutine a plain function returns.
 
 A coroutine function (``async def``, a `functools.partial` of one, or an
-object whose ``__call__`` is one) runs on parmap's event loop (`_asyncio`).
+object whose ``__call__`` is one) runs on parmap's event loop (`parmap._backends.eventloop`).
 This module imports no `asyncio`: `import parmap`, and every worker process,
 stay light.
 """

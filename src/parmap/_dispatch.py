@@ -25,7 +25,7 @@ from ._worker.records import BatchResult, Failure, LostItem, describe
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from ._backends import Backend
+    from ._backends.base import Backend
     from ._journal.journal import Restored
 
 __all__ = ["Sizer", "Source", "dispatch", "run_in_place"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
+from ._backends.base import is_dask_client
 from ._errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ __all__ = [
     "Tracking",
     "available_cpus",
     "default_workers",
-    "is_dask_client",
     "make_limits",
     "make_options",
     "make_tracking",
@@ -56,21 +55,6 @@ class Options:
     workers: int | None
     batch_size: int | Literal["auto"]
     executor: Executor | Client | None
-
-
-def is_dask_client(value: object) -> TypeGuard[Client]:
-    """Whether `value` is a Dask ``distributed.Client``, without ever importing Dask.
-
-    Nobody can hold a Client unless ``distributed`` was imported already, so
-    looking it up in `sys.modules` is enough: ``import parmap`` stays free of Dask.
-
-    Examples:
-        >>> is_dask_client(object())
-        False
-    """
-    distributed = sys.modules.get("distributed")
-    client = getattr(distributed, "Client", None)
-    return isinstance(client, type) and isinstance(value, client)
 
 
 def make_options(

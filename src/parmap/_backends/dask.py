@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING
 
 from distributed.scheduler import KilledWorker
 
-from ._batching import DASK_TARGET
-from ._errors import UnpicklableFunctionError, WorkerDiedError
-from ._processes import _pickle_function, batch_payload
-from ._worker.process import Job, Shipment, run_shipped_batch
-from ._worker.records import BatchResult, Failure, describe
-from ._worker.transport import unpack_result
+from parmap._errors import UnpicklableFunctionError, WorkerDiedError
+from parmap._worker.process import Job, Shipment, run_shipped_batch
+from parmap._worker.records import BatchResult, Failure, describe
+from parmap._worker.transport import unpack_result
+
+from .shipping import batch_payload, pickle_job
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -56,9 +56,13 @@ if TYPE_CHECKING:
     from distributed import Client
     from distributed import Future as DaskFuture
 
-    from ._worker.batch import Policy
+    from parmap._worker.batch import Policy
 
-__all__ = ["NO_WORKERS_GRACE", "DaskBackend", "cluster_threads"]
+__all__ = ["DASK_TARGET", "NO_WORKERS_GRACE", "DaskBackend", "cluster_threads"]
+
+#: A Dask task costs ~1 ms of scheduler time, and Dask's own advice is tasks of
+#: 100 ms or more: so a batch on a Dask cluster holds ~100 ms of work.
+DASK_TARGET = 0.1
 
 #: Seconds a run waits while the cluster has no workers at all before it gives up.
 #: Long enough for a cluster to start its first workers; a cluster whose workers
@@ -77,7 +81,7 @@ class DaskBackend:
 
     `fn` and its retry policy are pickled once per run and travel with each
     batch (a worker unpickles them once); items and results travel as bytes
-    packed by `_worker`, so each item fails or succeeds on its own exactly as
+    packed by `parmap._worker`, so each item fails or succeeds on its own exactly as
     in parmap's own worker processes. Each task gets a unique key, so equal
     batches are never merged by Dask.
     """
@@ -90,7 +94,7 @@ class DaskBackend:
     ) -> None:
         """Pickle `fn` (failing early if it cannot be); batches will run on `client`."""
         try:
-            self._job = _pickle_function(Job(fn, policy))
+            self._job = pickle_job(Job(fn, policy))
         except UnpicklableFunctionError as exc:
             msg = (
                 f"fn {fn!r} cannot be sent to the Dask cluster's workers: {exc.__cause__}. "

@@ -29,15 +29,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._batching import THREAD_TARGET
-from ._worker.batch import Policy
-from ._worker.records import BatchResult, Failure, describe
+from parmap._worker.batch import Policy
+from parmap._worker.records import BatchResult, Failure, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Future
 
 __all__ = ["LoanedLoop", "LoopBackend", "lend_loop"]
+
+#: Seconds of work a batch on the loop should hold: as on threads, nothing is pickled.
+LOOP_TARGET = 0.002
 
 #: Seconds the loop gives cancelled coroutines to finish when a run is closed.
 _GRACE = 5.0
@@ -108,7 +110,7 @@ class LoopBackend:
         self._stopped = False
         self._lock = threading.Lock()
         self.sent_bytes = 0
-        self.batch_target = THREAD_TARGET  # items run in this process: nothing to pickle
+        self.batch_target = LOOP_TARGET
         self.description = f"asyncio ×{workers}"
         self._loan = _lendable()
         self._thread: threading.Thread | None = None

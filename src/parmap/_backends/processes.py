@@ -10,10 +10,10 @@
                                             │ pickle each result on its own
     parent: unpack_result(bytes) ◀─────────┘
 
-The pool (`_pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
+The pool (`pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
 dies running an item costs that item only, a hung item's worker is killed
 for its timeout, and `kill_workers` stops a run at once. ``replace`` starts a
-fresh pool after the stock kind of breakage. Pools are warm (`_warm`): a run
+fresh pool after the stock kind of breakage. Pools are warm (`warm`): a run
 borrows one that an earlier run left idle, and gives it back at its end.
 """
 
@@ -25,25 +25,26 @@ import pickle
 import sys
 from typing import TYPE_CHECKING
 
-import cloudpickle
+from parmap._worker.process import Job, Shipment, run_shipped_batch
+from parmap._worker.transport import unpack_result
 
-from . import _warm
-from ._backends import describe_executor
-from ._batching import PROCESS_TARGET
-from ._errors import UnpicklableFunctionError
-from ._pool import ProcessPool
-from ._worker import pickling
-from ._worker.process import Job, Shipment, run_shipped_batch
-from ._worker.transport import NotSent, unpack_result
+from . import warm
+from .base import describe_executor
+from .pool import ProcessPool
+from .shipping import batch_payload, pickle_job
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Executor, Future
 
-    from ._worker.batch import Policy
-    from ._worker.records import BatchResult
+    from parmap._worker.batch import Policy
+    from parmap._worker.records import BatchResult
 
-__all__ = ["ProcessBackend", "batch_payload"]
+__all__ = ["PROCESS_TARGET", "ProcessBackend"]
+
+#: Seconds of work a batch sent to a worker process should hold: a process task costs
+#: ~0.2 ms, so this keeps overhead near 1% while batches stay short enough to spread out.
+PROCESS_TARGET = 0.05
 
 
 class ProcessBackend:
@@ -66,9 +67,9 @@ class ProcessBackend:
         timeout: float | None = None,
     ) -> None:
         """Pickle `fn` (failing early if it cannot be) and borrow a pool, or adopt `executor`."""
-        job_bytes = _pickle_function(Job(fn, policy))
+        job_bytes = pickle_job(Job(fn, policy))
         token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
-        #: Names the function and its policy: what `_batching.remember` keys on.
+        #: Names the function and its policy: what `parmap._run.batching.remember` keys on.
         self.job_key = token
         self._timeout = timeout
         self.sent_bytes = 0
@@ -83,7 +84,7 @@ class ProcessBackend:
             stamp = _stamp(job_bytes, environ, place)
             self._shipment = Shipment(token, job_bytes, environ, stamp, place)
             self._light = Shipment(token, None, None, stamp)
-            self._executor = self._borrow(_warm.lease(workers))
+            self._executor = self._borrow(warm.lease(workers))
             self.description = f"processes ×{workers}"
         else:
             self._shipment = self._light = Shipment(token, job_bytes, None, 0)
@@ -127,7 +128,7 @@ class ProcessBackend:
             return False
         assert isinstance(self._executor, ProcessPool)  # noqa: S101 - we made it
         self._executor.kill_workers()
-        self._executor = self._borrow(_warm.start(self._workers))
+        self._executor = self._borrow(warm.start(self._workers))
         return True
 
     def stalled(self) -> bool:
@@ -143,7 +144,7 @@ class ProcessBackend:
             self._executor.kill_workers()
         else:
             self._executor.end()
-            _warm.give_back(self._executor)
+            warm.give_back(self._executor)
 
 
 def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str]]) -> int:
@@ -151,48 +152,3 @@ def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str
     digest = hashlib.blake2b(job_bytes, digest_size=8)
     digest.update(pickle.dumps((sorted(environ.items()), place)))
     return int.from_bytes(digest.digest(), "little") >> 1 or 1
-
-
-def batch_payload(
-    shipment: Shipment,
-    items: Sequence[object],
-    batch: int,
-    prior: dict[int, int] | None,
-) -> bytes:
-    """The bytes `run_shipped_batch` runs; an item that cannot be pickled fails alone."""
-    try:
-        payload: bytes = cloudpickle.dumps((shipment, items, False, batch, prior or {}))
-    except Exception:  # noqa: BLE001 - find the culprits and send placeholders
-        payload = cloudpickle.dumps((shipment, _placeholders(items), True, batch, prior or {}))
-    return payload
-
-
-def _placeholders(items: Sequence[object]) -> list[object]:
-    """`items`, with each one that cannot be pickled replaced by a `NotSent` saying why."""
-    sendable: list[object] = []
-    for item in items:
-        try:
-            cloudpickle.dumps(item)
-        except Exception as exc:  # noqa: BLE001 - that item's failure, with the reason
-            message = (
-                f"this item could not be pickled to send it to a worker process: "
-                f"{type(exc).__name__}: {exc}; pass plain data (numbers, strings, lists, "
-                "dicts, dataclasses), or use kind='io', where nothing is pickled"
-            )
-            sendable.append(NotSent(message))
-        else:
-            sendable.append(item)
-    return sendable
-
-
-def _pickle_function(job: Job) -> bytes:
-    try:
-        return pickling.dumps(job)
-    except Exception as exc:
-        msg = (
-            f"fn {job.fn!r} cannot be sent to worker processes: {type(exc).__name__}: {exc}. "
-            "Use kind='io' to run it on threads (nothing is pickled), or keep objects "
-            "such as locks, open files and connections out of what fn refers to "
-            "(create them inside fn instead)"
-        )
-        raise UnpicklableFunctionError(msg) from exc

@@ -20,7 +20,7 @@ the stock way, and the dispatcher starts a fresh one.
 The manager thread is CPython's own (``_ExecutorManagerThread``), with one
 method extended; its code is the same in Python 3.11, 3.12 and 3.13.
 
-A pool outlives a run (`_warm` lends it to one run at a time): `begin`
+A pool outlives a run (`warm` lends it to one run at a time): `begin`
 gives it the run's shipment (what workers started during the run take in
 their initializer) and its timeout (a watchdog for the run), `end` stops
 that watchdog. A pool where a worker died or was killed is marked
@@ -40,10 +40,18 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import process as _cf_process
 from typing import TYPE_CHECKING, Any
 
-from ._context import clean_context, start_server
-from ._worker.batch import ATTEMPT, POSITION, STARTED
-from ._worker.process import SLOT_BATCH, SLOT_FIELDS, SLOT_PID, SLOT_PROGRESS, SLOT_STAMP, Shipment
-from ._worker.records import LostItem
+from parmap._worker.batch import ATTEMPT, POSITION, STARTED
+from parmap._worker.process import (
+    SLOT_BATCH,
+    SLOT_FIELDS,
+    SLOT_PID,
+    SLOT_PROGRESS,
+    SLOT_STAMP,
+    Shipment,
+)
+from parmap._worker.records import LostItem
+
+from .context import clean_context, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -30,8 +30,9 @@ import os
 import threading
 import time
 
-from ._pool import ProcessPool
-from ._worker.process import install
+from parmap._worker.process import install
+
+from .pool import ProcessPool
 
 __all__ = ["close_all", "give_back", "lease", "start"]
 

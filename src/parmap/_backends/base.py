@@ -1,0 +1,79 @@
+"""The interface the dispatcher sees for every place batches run, and facts about executors.
+
+A backend is a thin adapter: ``submit(items) -> Future`` of a raw result,
+``unpack(raw) -> BatchResult``, ``replace()`` after the pool broke, and
+``close(cancel=...)``. The dispatcher sees this one shape for every kind of
+executor, the caller's own included.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Protocol, TypeGuard
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from concurrent.futures import Executor, Future
+
+    from distributed import Client
+
+    from parmap._worker.records import BatchResult
+
+__all__ = ["Backend", "describe_executor", "is_dask_client"]
+
+
+class Backend(Protocol):
+    """What the dispatcher needs from a place to run batches."""
+
+    description: str
+    #: Size of the last batch sent, when it had to be pickled (else 0).
+    sent_bytes: int
+    #: Seconds of work a batch should hold when batch sizes are chosen for the user.
+    batch_target: float
+
+    def submit(
+        self, items: Sequence[object], prior: dict[int, int] | None = None
+    ) -> Future[object]:
+        """Start one batch; the future's result goes through `unpack`.
+
+        `prior` counts, by position, attempts already lost to a timeout.
+        """
+        ...
+
+    def unpack(self, raw: object) -> BatchResult:
+        """Turn a finished future's result into a `BatchResult`."""
+        ...
+
+    def replace(self) -> bool:
+        """Start fresh workers after the pool broke; ``False`` if that is not ours to do."""
+        ...
+
+    def stalled(self) -> bool:
+        """Whether the workers stopped answering without failing their futures."""
+        ...
+
+    def close(self, *, cancel: bool) -> None:
+        """Release the workers: wait for them, or (``cancel=True``) stop them now."""
+        ...
+
+
+def describe_executor(executor: Executor | None) -> str:
+    """A caller's executor as the report shows it, e.g. ``"ThreadPoolExecutor ×4"``."""
+    name = type(executor).__name__
+    workers = getattr(executor, "_max_workers", None)
+    return f"{name} ×{workers}" if isinstance(workers, int) else name
+
+
+def is_dask_client(value: object) -> TypeGuard[Client]:
+    """Whether `value` is a Dask ``distributed.Client``, without ever importing Dask.
+
+    Nobody can hold a Client unless ``distributed`` was imported already, so
+    looking it up in `sys.modules` is enough: ``import parmap`` stays free of Dask.
+
+    Examples:
+        >>> is_dask_client(object())
+        False
+    """
+    distributed = sys.modules.get("distributed")
+    client = getattr(distributed, "Client", None)
+    return isinstance(client, type) and isinstance(value, client)

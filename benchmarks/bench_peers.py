@@ -1014,7 +1014,7 @@ def available(workload: str, tool: str) -> bool:
 
 def environment(workers: int, loop_size: int) -> dict[str, Any]:
     """Return the machine and software the benchmark runs on."""
-    from parmap._options import default_workers  # noqa: PLC0415 - only the parent needs it
+    from parmap._run.cpus import default_workers  # noqa: PLC0415 - only the parent needs it
 
     versions = {
         name: _harness_version(name) for name in ("joblib", "mpire", "pebble", "pqdm", "psutil")

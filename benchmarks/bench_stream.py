@@ -296,7 +296,7 @@ def markdown_table(analysis: dict[str, Any], verdicts: dict[str, Any], env: dict
 
 def environment() -> dict[str, Any]:
     """Return the machine and software the benchmark runs on."""
-    from parmap._options import default_workers  # noqa: PLC0415 - only the parent needs it
+    from parmap._run.cpus import default_workers  # noqa: PLC0415 - only the parent needs it
 
     return {
         **_harness.machine(),

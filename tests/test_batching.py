@@ -1,4 +1,4 @@
-"""Unit tests for parmap._batching: taking batches and sizing them from measurements."""
+"""Unit tests for parmap._run.batching: taking batches and sizing them from measurements."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from parmap._backends.processes import PROCESS_TARGET
 from parmap._backends.threads import THREAD_TARGET
-from parmap._batching import (
+from parmap._run.batching import (
     GROWTH,
     MAX_SIZE,
     RAMP_SHARE,

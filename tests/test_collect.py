@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 import parmap as pm
-from parmap._collect import Collector, item_errors, outcomes
 from parmap._report.batches import Completed
+from parmap._run.collect import Collector, item_errors, outcomes
 from parmap._worker.records import BatchResult, describe
 
 if TYPE_CHECKING:

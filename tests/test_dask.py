@@ -181,8 +181,10 @@ def test_auto_batches_aim_at_dask_sized_tasks(dask_client: Client) -> None:
     """Auto batch sizes aim at Dask-sized tasks (~100 ms each), not at process ones (~50 ms)."""
     from parmap._backends.dask import DASK_TARGET  # noqa: PLC0415
     from parmap._run.backend import open_backend  # noqa: PLC0415
+    from parmap._run.options import make_options  # noqa: PLC0415
 
-    backend = open_backend(_pid, "io", 2, dask_client)
+    options = make_options(kind="io", workers=None, batch_size="auto", executor=dask_client)
+    backend = open_backend(_pid, "io", 2, options)
     try:
         assert backend.batch_target == DASK_TARGET == 0.1
     finally:

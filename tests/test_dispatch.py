@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parmap._dispatch import Source
+from parmap._run.dispatch import Source
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

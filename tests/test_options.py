@@ -1,4 +1,4 @@
-"""Unit tests for parmap._options: argument checks, default worker counts, cgroup CPU quotas."""
+"""Unit tests for parmap._run.options and _run.cpus: option checks, worker counts, cgroup quotas."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 import parmap
-from parmap import _options
-from parmap._options import (
+from parmap._run import cpus as _options
+from parmap._run.cpus import (
     IO_WORKERS_MIN,
-    Options,
     _own_cgroups,
     available_cpus,
     cgroup_cpu_quota,
     default_workers,
-    make_options,
 )
+from parmap._run.options import Options, make_options
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,7 +6,7 @@ import threading
 import time
 
 from parmap import imap, parmap
-from parmap._probe import SERIAL_BACKEND
+from parmap._run.probe import SERIAL_BACKEND
 
 
 def inverse(x: int) -> float:

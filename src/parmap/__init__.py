@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from ._amap import amap as amap
     from ._api import imap as imap
     from ._api import parmap as parmap
-    from ._decorators import MapOptions as MapOptions
     from ._decorators import Parallel as Parallel
     from ._decorators import each as each
     from ._decorators import parallel as parallel
@@ -26,10 +25,11 @@ if TYPE_CHECKING:
     from ._errors import TransportError as TransportError
     from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
     from ._errors import WorkerDiedError as WorkerDiedError
-    from ._options import Kind as Kind
     from ._report.items import ItemError as ItemError
     from ._report.items import Outcome as Outcome
     from ._report.summary import Summary as Summary
+    from ._run.options import Kind as Kind
+    from ._run.options import MapOptions as MapOptions
 
 __all__ = [
     "ArgumentError",
@@ -62,7 +62,6 @@ _HOMES = {
     "amap": "._amap",
     "imap": "._api",
     "parmap": "._api",
-    "MapOptions": "._decorators",
     "Parallel": "._decorators",
     "each": "._decorators",
     "parallel": "._decorators",
@@ -72,7 +71,8 @@ _HOMES = {
     "TransportError": "._errors",
     "UnpicklableFunctionError": "._errors",
     "WorkerDiedError": "._errors",
-    "Kind": "._options",
+    "Kind": "._run.options",
+    "MapOptions": "._run.options",
     "ItemError": "._report.items",
     "Outcome": "._report.items",
     "Summary": "._report.summary",

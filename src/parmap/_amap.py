@@ -7,9 +7,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, overload
 
 from ._api import parmap
-from ._decorators import MapOptions, _checked
-from ._errors import ArgumentError
 from ._public import public
+from ._run.plan import check_options
 
 if TYPE_CHECKING:
     import asyncio
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
 
     from ._backends.eventloop import LoanedLoop
     from ._report.summary import Summary
+    from ._run.options import ParmapOptions
 
 __all__ = ["amap"]
 
@@ -26,14 +26,14 @@ R = TypeVar("R")
 
 @overload
 async def amap(
-    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[MapOptions]
+    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ParmapOptions]
 ) -> Summary[T, R]: ...
 @overload
 async def amap(
-    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[MapOptions]
+    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ParmapOptions]
 ) -> Summary[T, R]: ...
 async def amap(
-    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[MapOptions]
+    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ParmapOptions]
 ) -> Summary[T, Any]:
     """Like `parmap`, awaited: for code that runs in an event loop (``async def``, a notebook).
 
@@ -81,13 +81,7 @@ async def amap(
 
     from ._backends.eventloop import LoanedLoop, lend_loop  # noqa: PLC0415 - likewise
 
-    checked = _checked(dict(options))
-    if "ordered" in checked:
-        msg = (
-            "ordered= is an option of imap(), which yields outcomes as they come; amap() "
-            "returns a Summary whose results are always in input order: leave out ordered="
-        )
-        raise ArgumentError(msg)
+    check_options(options, entry="parmap")
     loop = asyncio.get_running_loop()
     loan = LoanedLoop(loop)
     done: asyncio.Future[Summary[T, Any]] = loop.create_future()
@@ -96,7 +90,7 @@ async def amap(
 
     def run() -> None:
         try:
-            summary: Summary[T, Any] = context.run(lambda: parmap(fn, stoppable, **checked))
+            summary: Summary[T, Any] = context.run(lambda: parmap(fn, stoppable, **options))
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             _settle(loop, done, None, exc)
         else:

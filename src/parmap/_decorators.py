@@ -8,9 +8,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Generic,
-    Literal,
     ParamSpec,
-    TypedDict,
     TypeVar,
     Unpack,
     cast,
@@ -18,21 +16,17 @@ from typing import (
     overload,
 )
 
-from ._api import check_options, imap, parmap
+from ._api import imap, parmap
 from ._errors import ArgumentError
 from ._public import public
+from ._run.plan import check_options
 
 if TYPE_CHECKING:
-    import os
-    from concurrent.futures import Executor
-
-    from distributed import Client
-
-    from ._options import Kind
     from ._report.items import Outcome
     from ._report.summary import Summary
+    from ._run.options import MapOptions
 
-__all__ = ["MapOptions", "Parallel", "each", "parallel"]
+__all__ = ["Parallel", "each", "parallel"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,46 +36,9 @@ _IMAP_ONLY = frozenset({"ordered"})
 _PARMAP_ONLY = frozenset({"keep_results"})
 
 
-class MapOptions(TypedDict, total=False):
-    """The options `parallel`, `each` and `amap` accept: those of `parmap` and `imap`.
-
-    A ``TypedDict``, so that options gathered in a dict of their own are
-    checked by type checkers too.
-
-    Examples:
-        >>> from parmap import MapOptions, parmap
-        >>> polite: MapOptions = {"workers": 4, "retries": 2, "rate": 100}
-        >>> parmap(str.upper, ["a", "b"], **polite).results
-        ['A', 'B']
-    """
-
-    kind: Kind
-    workers: int | None
-    batch_size: int | Literal["auto"]
-    executor: Executor | Client | None
-    keep_results: bool
-    ordered: bool
-    retries: int
-    retry_on: type[Exception] | tuple[type[Exception], ...]
-    backoff: float
-    timeout: float | None
-    max_failures: int | None
-    rate: float | None
-    progress: bool
-    checkpoint: str | os.PathLike[str] | None
-    key: Callable[[Any], object] | None
-
-
 def _checked(options: dict[str, Any]) -> dict[str, Any]:
     """Validate decorator options now, so that a typo fails where it is written."""
-    unknown = set(options) - set(MapOptions.__annotations__)
-    if unknown:
-        msg = (
-            f"unknown option(s) {sorted(unknown)!r}; the options are "
-            f"{', '.join(sorted(MapOptions.__annotations__))}"
-        )
-        raise ArgumentError(msg)
-    check_options(**options)
+    check_options(options, entry="map")
     return options
 
 
@@ -247,4 +204,4 @@ def each(
     return run
 
 
-public(MapOptions, Parallel, each, parallel)
+public(Parallel, each, parallel)

@@ -21,17 +21,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ._batching import MAX_SIZE
-from ._dispatch import Source, run_in_place
-from ._report.batches import Completed
-from ._worker.batch import Policy, run_batch
-from ._worker.records import BatchResult, describe
+from parmap._report.batches import Completed
+from parmap._worker.batch import Policy, run_batch
+from parmap._worker.records import BatchResult, describe
+
+from .batching import MAX_SIZE
+from .dispatch import Source, run_in_place
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._journal.journal import Restored
-    from ._options import Kind
+    from parmap._journal.journal import Restored
+
+    from .options import Kind
 
 __all__ = ["CPU_SHARE", "SERIAL_BACKEND", "Probe", "probe", "run_here"]
 

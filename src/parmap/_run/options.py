@@ -1,19 +1,23 @@
-"""The options of a run as one frozen value, checked once, before any worker starts.
+"""The options of a run: their one typed definition, and the check of each one's value.
 
-Also the default worker counts, and why they are what they are.
+`MapOptions` (and each entry point's share of it, `ParmapOptions`,
+`ImapOptions`) is the only place the options are listed with their types;
+`parmap`, `imap`, `amap` and the decorators all take ``**options`` of it.
+`parmap._run.plan` checks a whole call with the ``make_*`` functions here.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, final
 
-from ._backends.base import is_dask_client
-from ._errors import ArgumentError
+from parmap._backends.base import is_dask_client
+from parmap._errors import ArgumentError
+from parmap._public import public
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,13 +25,17 @@ if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "ACCEPTED",
+    "ELSEWHERE",
     "NO_LIMITS",
+    "Entry",
+    "ImapOptions",
     "Kind",
     "Limits",
+    "MapOptions",
     "Options",
+    "ParmapOptions",
     "Tracking",
-    "available_cpus",
-    "default_workers",
     "make_limits",
     "make_options",
     "make_tracking",
@@ -38,23 +46,88 @@ Kind = Literal["io", "cpu", "auto"]
 
 _KINDS: tuple[str, ...] = ("io", "cpu", "auto")
 
-#: Default threads for waiting work (see `default_workers`).
-IO_WORKERS_MIN = 32
-#: Default items awaiting at once for a coroutine function (see `default_workers`).
-ASYNC_WORKERS = 100
-#: Where the cgroup file system is mounted.
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
-
-@final
-@dataclass(frozen=True, slots=True)
-class Options:
-    """The validated options of one run."""
+class _SharedOptions(TypedDict, total=False):
+    """The options every entry point takes (see `parmap` for what each means)."""
 
     kind: Kind
     workers: int | None
     batch_size: int | Literal["auto"]
     executor: Executor | Client | None
+    retries: int
+    retry_on: type[Exception] | tuple[type[Exception], ...]
+    backoff: float
+    timeout: float | None
+    max_failures: int | None
+    rate: float | None
+    progress: bool
+    checkpoint: str | os.PathLike[str] | None
+    key: Callable[[Any], object] | None
+
+
+class ParmapOptions(_SharedOptions, total=False):
+    """The options of `parmap` and `amap`: the shared ones, and ``keep_results``."""
+
+    keep_results: bool
+
+
+class ImapOptions(_SharedOptions, total=False):
+    """The options of `imap`: the shared ones, and ``ordered``."""
+
+    ordered: bool
+
+
+class MapOptions(_SharedOptions, total=False):
+    """The options `parallel` and `each` accept: those of `parmap` and `imap`.
+
+    A ``TypedDict``, so that options gathered in a dict of their own are
+    checked by type checkers too.
+
+    Examples:
+        >>> from parmap import MapOptions, parmap
+        >>> polite: MapOptions = {"workers": 4, "retries": 2, "rate": 100}
+        >>> parmap(str.upper, ["a", "b"], **polite).results
+        ['A', 'B']
+    """
+
+    keep_results: bool
+    ordered: bool
+
+
+#: Which entry point options are for: ``"map"`` is a decorator's, for both.
+Entry = Literal["parmap", "imap", "map"]
+
+_SHARED = frozenset(_SharedOptions.__annotations__)
+ACCEPTED: dict[str, frozenset[str]] = {
+    "parmap": _SHARED | {"keep_results"},
+    "imap": _SHARED | {"ordered"},
+    "map": _SHARED | {"keep_results", "ordered"},
+}
+#: What an option given to the entry point that does not take it is told.
+ELSEWHERE = {
+    "ordered": (
+        "ordered= is an option of imap(), which yields outcomes as they come; {entry}() "
+        "returns a Summary whose results are always in input order: leave out ordered="
+    ),
+    "keep_results": (
+        "keep_results= is an option of parmap(), which keeps results in its Summary; imap() "
+        "yields each outcome and keeps none: leave out keep_results="
+    ),
+}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The validated options of one run: where it runs and in what batches."""
+
+    kind: Kind
+    workers: int | None
+    batch_size: int | Literal["auto"]
+    executor: Executor | Client | None
+
+    #: What the caller's `executor` is, as far as opening a backend goes.
+    executor_kind: Literal["threads", "dask", "other"] | None = None
 
 
 def make_options(
@@ -114,146 +187,16 @@ def make_options(
         workers=workers if isinstance(workers, int) else None,
         batch_size=batch_size if isinstance(batch_size, int) else "auto",
         executor=executor,
+        executor_kind=_executor_kind(executor),
     )
 
 
-def default_workers(kind: Kind | Literal["async"]) -> int:
-    """The number of workers used when `workers` is not given.
-
-    - ``"cpu"`` (and ``"auto"``): the CPUs this process may use, `available_cpus`;
-      more processes than CPUs only add switching.
-    - ``"io"``: ``max(32, cpus + 4)``. Waiting work barely uses a CPU, so the
-      count is set by what the other side tolerates, not by the machine: 32
-      requests at once is a polite load for most web APIs and file systems,
-      and an idle thread costs little memory. Pass ``workers=`` to go higher.
-    - ``"async"`` (a coroutine function, on the event loop): 100. An item
-      awaiting on a loop costs a few kB and no thread, so the count is set
-      only by what the other side tolerates; 100 is what common HTTP clients
-      allow at once by default (aiohttp's connection limit, for one).
-
-    Examples:
-        >>> default_workers("io") >= 32
-        True
-        >>> default_workers("async")
-        100
-        >>> default_workers("cpu") == available_cpus()
-        True
-    """
-    if kind == "io":
-        return max(IO_WORKERS_MIN, available_cpus() + 4)
-    if kind == "async":
-        return ASYNC_WORKERS
-    return available_cpus()
-
-
-def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """The CPUs this process may actually use.
-
-    The smallest of: the CPU affinity mask (``taskset``, ``cpuset``), and the
-    CPU quota of the process's cgroup (v2 ``cpu.max`` or v1
-    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, as set by ``docker --cpus``
-    or Kubernetes limits), rounded up. Never less than 1.
-
-    Args:
-        cgroup_root: Where the cgroup file system is mounted (for tests).
-
-    Examples:
-        >>> available_cpus() >= 1
-        True
-    """
-    count = _affinity_count()
-    quota = _quota(cgroup_root)
-    if quota is not None:
-        count = min(count, max(1, math.ceil(quota)))
-    return max(1, count)
-
-
-#: This process's cgroup quota, read once: reading it walks several files, which would
-#: cost every call a fraction of a millisecond.
-_QUOTAS: dict[Path, float | None] = {}
-
-
-def _quota(cgroup_root: Path) -> float | None:
-    if cgroup_root != CGROUP_ROOT:  # a fake tree, in tests
-        return cgroup_cpu_quota(cgroup_root, _own_cgroups())
-    if cgroup_root not in _QUOTAS:
-        _QUOTAS[cgroup_root] = cgroup_cpu_quota(cgroup_root, _own_cgroups())
-    return _QUOTAS[cgroup_root]
-
-
-def _affinity_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        return os.cpu_count() or 1
-
-
-def _own_cgroups(proc_file: Path = Path("/proc/self/cgroup")) -> dict[str, str]:
-    """Map each cgroup controller ("" for v2) to this process's path, from /proc/self/cgroup."""
-    try:
-        text = proc_file.read_text()
-    except OSError:
-        return {}
-    paths: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:  # noqa: PLR2004 - "id:controllers:path"
-            continue
-        for controller in parts[1].split(","):
-            paths[controller] = parts[2]
-    return paths
-
-
-def cgroup_cpu_quota(root: Path, own: dict[str, str]) -> float | None:
-    """CPUs allowed by the cgroup quota (e.g. 1.5), or ``None`` when there is no limit.
-
-    Walks from the process's own cgroup up to the root, since a limit on any
-    ancestor applies too, and keeps the tightest.
-    """
-    limits: list[float] = []
-    if "" in own:  # cgroup v2, mounted at the root or, on hybrid systems, at unified/
-        for directory in [*_ancestors(root, own[""]), *_ancestors(root / "unified", own[""])]:
-            limit = _read_v2(directory / "cpu.max")
-            if limit is not None:
-                limits.append(limit)
-    if "cpu" in own:  # cgroup v1, mounted as cpu or cpu,cpuacct
-        for mount in (root / "cpu", root / "cpu,cpuacct"):
-            for directory in _ancestors(mount, own["cpu"]):
-                limit = _read_v1(directory)
-                if limit is not None:
-                    limits.append(limit)
-    return min(limits) if limits else None
-
-
-def _ancestors(mount: Path, own: str) -> list[Path]:
-    """The cgroup directory for `own` under `mount` and each of its parents up to `mount`."""
-    relative = Path(own.lstrip("/"))
-    directories = [mount / relative, *(mount / parent for parent in relative.parents)]
-    return [d for d in directories if d.is_dir()]
-
-
-def _read_v2(path: Path) -> float | None:
-    try:
-        quota, period = path.read_text().split()[:2]
-    except (OSError, ValueError):
+def _executor_kind(executor: object) -> Literal["threads", "dask", "other"] | None:
+    if executor is None:
         return None
-    if quota == "max":
-        return None
-    try:
-        return int(quota) / int(period)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _read_v1(directory: Path) -> float | None:
-    try:
-        quota = int((directory / "cpu.cfs_quota_us").read_text())
-        period = int((directory / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    if quota <= 0 or period <= 0:
-        return None
-    return quota / period
+    if isinstance(executor, ThreadPoolExecutor):
+        return "threads"
+    return "dask" if is_dask_client(executor) else "other"
 
 
 @final
@@ -381,3 +324,6 @@ def make_tracking(*, progress: object, checkpoint: object, key: object) -> Track
         raise ArgumentError(msg)
     path = Path(os.fsdecode(checkpoint)) if checkpoint is not None else None
     return Tracking(progress=progress, checkpoint=path, key=key)
+
+
+public(MapOptions)

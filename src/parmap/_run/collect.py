@@ -10,15 +10,15 @@ from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from ._errors import WorkerDiedError
-from ._report.items import ItemError, Outcome
-from ._report.summary import Summary
-from ._worker.records import describe
+from parmap._errors import WorkerDiedError
+from parmap._report.items import ItemError, Outcome
+from parmap._report.summary import Summary
+from parmap._worker.records import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._report.batches import Completed
+    from parmap._report.batches import Completed
 
 __all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
 

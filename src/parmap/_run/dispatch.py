@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ._batching import WINDOW_ITEMS
-from ._errors import TransportError, WorkerDiedError
-from ._options import NO_LIMITS, Limits
-from ._report.batches import Completed
-from ._worker.records import BatchResult, Failure, LostItem, describe
+from parmap._errors import TransportError, WorkerDiedError
+from parmap._report.batches import Completed
+from parmap._worker.records import BatchResult, Failure, LostItem, describe
+
+from .batching import WINDOW_ITEMS
+from .options import NO_LIMITS, Limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from ._backends.base import Backend
-    from ._journal.journal import Restored
+    from parmap._backends.base import Backend
+    from parmap._journal.journal import Restored
 
 __all__ = ["Sizer", "Source", "dispatch", "run_in_place"]
 

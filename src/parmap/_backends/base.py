@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from parmap._worker.records import BatchResult
 
-__all__ = ["Backend", "describe_executor", "is_dask_client"]
+__all__ = ["Backend", "InProcess", "describe_executor", "is_dask_client"]
 
 
 class Backend(Protocol):
@@ -77,3 +77,23 @@ def is_dask_client(value: object) -> TypeGuard[Client]:
     distributed = sys.modules.get("distributed")
     client = getattr(distributed, "Client", None)
     return isinstance(client, type) and isinstance(value, client)
+
+
+class InProcess:
+    """What backends that run batches in this process share: results need no unpacking.
+
+    Nothing is pickled (`sent_bytes` stays 0), and there is no pool to break.
+    """
+
+    sent_bytes = 0
+
+    def unpack(self, raw: object) -> BatchResult:
+        """Results from this process need no unpacking."""
+        from parmap._worker.records import BatchResult  # noqa: PLC0415 - typing-only above
+
+        assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
+        return raw
+
+    def replace(self) -> bool:
+        """Threads and an event loop do not break the way a process pool does."""
+        return False

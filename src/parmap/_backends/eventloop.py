@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from parmap._worker.batch import Policy
 from parmap._worker.records import BatchResult, Failure, describe
 
+from .base import InProcess
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Future
@@ -84,7 +86,7 @@ def _lendable() -> LoanedLoop | None:
     return None if running is loan.loop else loan
 
 
-class LoopBackend:
+class LoopBackend(InProcess):
     """Batches run as coroutines on an event loop; each item awaits `fn(item)`.
 
     Items of one batch run one after the other, like on a thread; batches
@@ -109,7 +111,6 @@ class LoopBackend:
         self._pending: set[Future[object]] = set()
         self._stopped = False
         self._lock = threading.Lock()
-        self.sent_bytes = 0
         self.batch_target = LOOP_TARGET
         self.description = f"asyncio ×{workers}"
         self._loan = _lendable()
@@ -237,15 +238,6 @@ class LoopBackend:
                 "it: something it awaited was cancelled"
             )
             raise RuntimeError(msg) from exc
-
-    def unpack(self, raw: object) -> BatchResult:
-        """Results from the loop need no unpacking."""
-        assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
-        return raw
-
-    def replace(self) -> bool:
-        """An event loop does not break the way a process pool does."""
-        return False
 
     def stalled(self) -> bool:
         """Whether the loop's thread is gone (it never should be) while batches wait on it."""

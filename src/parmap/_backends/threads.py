@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from parmap._worker.batch import ATTEMPT, POSITION, STARTED, Policy, StopFlag, run_batch
 from parmap._worker.records import BatchResult, LostItem
 
-from .base import describe_executor
+from .base import InProcess, describe_executor
 from .threadpool import DaemonThreadPool
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ __all__ = ["THREAD_TARGET", "ThreadBackend"]
 THREAD_TARGET = 0.002
 
 
-class ThreadBackend:
+class ThreadBackend(InProcess):
     """Batches run in threads of this process: `fn` is called directly, nothing is pickled.
 
     With a `timeout`, a watchdog thread checks how long each item's current
@@ -54,7 +54,6 @@ class ThreadBackend:
         self._stop = StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
-        self.sent_bytes = 0
         self.batch_target = THREAD_TARGET
         self._running: dict[Future[object], _Watched] = {}
         self._lock = threading.Lock()
@@ -115,15 +114,6 @@ class ThreadBackend:
             for _ in overdue:
                 if isinstance(self._executor, DaemonThreadPool):
                     self._executor.lend()
-
-    def unpack(self, raw: object) -> BatchResult:
-        """Thread results need no unpacking."""
-        assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
-        return raw
-
-    def replace(self) -> bool:
-        """A thread pool does not break the way a process pool does."""
-        return False
 
     def stalled(self) -> bool:
         """Threads always answer: each batch's future is set by the thread that ran it."""

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, final
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeGuard, final
 
 from parmap._backends.base import is_dask_client
 from parmap._errors import ArgumentError
@@ -150,17 +150,13 @@ def make_options(
         )
         raise ArgumentError(msg)
     checked_kind: Kind = kind  # type: ignore[assignment]  # narrowed by the membership test
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
+    if workers is not None and not _is_count(workers, 1):
         msg = (
             f"workers must be a positive int, got {workers!r}; pass e.g. workers=8, "
             "or leave it out for the default"
         )
         raise ArgumentError(msg)
-    if batch_size != "auto" and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
+    if batch_size != "auto" and not _is_count(batch_size, 1):
         msg = (
             f"batch_size must be a positive int or 'auto', got {batch_size!r}; "
             "pass e.g. batch_size=100, or leave it out to let parmap size batches"
@@ -220,6 +216,11 @@ class Limits:
 NO_LIMITS = Limits(retries=0, retry_on=(Exception,), backoff=0.0, timeout=None, max_failures=None)
 
 
+def _is_count(value: object, minimum: int) -> TypeGuard[int]:
+    """Whether `value` is an int (not a bool) of at least `minimum`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -234,7 +235,7 @@ def make_limits(
     rate: object = None,
 ) -> Limits:
     """Check the retry, timeout, rate and fail-fast options; raise `ArgumentError` on a bad one."""
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+    if not _is_count(retries, 0):
         msg = (
             f"retries must be an int >= 0 (extra attempts after the first), got {retries!r}; "
             "pass e.g. retries=3, or leave it out for no retries"
@@ -261,9 +262,7 @@ def make_limits(
             f"{timeout!r}; pass e.g. timeout=30, or leave it out for no time limit"
         )
         raise ArgumentError(msg)
-    if max_failures is not None and (
-        isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1
-    ):
+    if max_failures is not None and not _is_count(max_failures, 1):
         msg = (
             f"max_failures must be a positive int, got {max_failures!r}; pass e.g. "
             "max_failures=10 to stop after 10 failed items, or leave it out to run every item"

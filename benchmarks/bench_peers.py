@@ -1440,7 +1440,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         report,
         table,
         quick_repeats=QUICK_REPEATS,
-        rerun=report["command"].removesuffix(" --redraw") if args.out != NAME else None,
+        rerun=(
+            f"{_harness.rerun_command(NAME)} --workloads {','.join(report['workloads'])} "
+            f"--out {args.out}"
+            if args.out != NAME
+            else None
+        ),
         title="Peers benchmark" + (f" ({args.out})" if args.out != NAME else ""),
     )
     chart = _harness.RESULTS_DIR / f"{args.out}.png"

@@ -444,24 +444,33 @@ def report_head(name: str, rounds: Rounds[Any]) -> dict[str, Any]:
     }
 
 
-def publish(name: str, report: Mapping[str, Any], table: str, *, quick_repeats: int) -> None:
+def publish(
+    name: str,
+    report: Mapping[str, Any],
+    table: str,
+    *,
+    quick_repeats: int,
+    rerun: str | None = None,
+    title: str | None = None,
+) -> None:
     """Print ``table``, and write ``results/NAME.json`` (the report) and ``results/NAME.md``.
 
-    The Markdown file is the table between a header (date, Python, CPUs, repeats)
-    and a line on how to run the benchmark again.
+    The Markdown file is the table between a header (``title``, by default "Name
+    benchmark"; date, Python, CPUs, repeats) and a line on how to run the benchmark
+    again (``rerun``, by default ``rerun_command(name)``).
     """
     print(table)
     json_path, md_path = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.md"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     header = (
-        f"# {name.capitalize()} benchmark\n\n"
+        f"# {title or name.capitalize() + ' benchmark'}\n\n"
         f"{report['date']}, Python {platform.python_version()}, "
         f"{report['environment']['usable_cpus']} usable CPUs, "
         f"{report['repeats']} interleaved repeats.\n\n"
     )
     footer = (
-        f"\n\nRerun with `{rerun_command(name)}` from the repository root "
+        f"\n\nRerun with `{rerun or rerun_command(name)}` from the repository root "
         f"(`--quick` for {quick_repeats} repeats).\n"
     )
     md_path.write_text(header + table + footer, encoding="utf-8")

@@ -16,11 +16,36 @@ WAIT_SECONDS = 0.010
 NAP_SECONDS = 0.001
 """How long one item of ``bench_journal.py``'s "wait" workload sleeps."""
 
+FAIL_EVERY = 3
+"""Every this many-th item of the "wait_fail" workload raises ``ValueError``."""
+
 
 def wait(item: int) -> int:
     """Sleep for ``WAIT_SECONDS`` (releasing the GIL, like real I/O) and return ``item``."""
     time.sleep(WAIT_SECONDS)
     return item
+
+
+def fails(item: int) -> bool:
+    """Return whether ``wait_or_fail(item)`` raises: every ``FAIL_EVERY``-th item (2, 5, 8, ...)."""
+    return item % FAIL_EVERY == FAIL_EVERY - 1
+
+
+def wait_or_fail(item: int) -> int:
+    """Like ``wait``, then raise ``ValueError`` if ``fails(item)``; otherwise return ``item``."""
+    time.sleep(WAIT_SECONDS)
+    if fails(item):
+        msg = f"item {item}: one item in {FAIL_EVERY} fails"
+        raise ValueError(msg)
+    return item
+
+
+def wait_or_fail_caught(item: int) -> int | Exception:
+    """Return ``wait_or_fail(item)``, or the exception it raised: a user's try/except wrapper."""
+    try:
+        return wait_or_fail(item)
+    except Exception as exc:  # noqa: BLE001 - every failure is data here, as in parmap
+        return exc
 
 
 def spin(loop_size: int) -> int:

@@ -1,6 +1,6 @@
-"""Benchmark parmap side by side with its peers, on the six workloads of the performance issue.
+"""Benchmark parmap side by side with its peers, on the nine workloads of the performance issues.
 
-The six workloads (W = the usable CPUs; 2 on the machines this project runs on):
+The nine workloads (W = the usable CPUs; 2 on the machines this project runs on):
 
 * ``wait``: 2000 items, each ``time.sleep(0.010)``, on 100 threads. Ideal 0.20 s.
 * ``trivial``: 200,000 items, ``x * x``, on W processes. Per item there is next
@@ -13,11 +13,23 @@ The six workloads (W = the usable CPUs; 2 on the machines this project runs on):
 * ``cold``: one call over 1 item: the cost of starting and stopping a pool.
 * ``calls``: 50 consecutive calls over 100 trivial items each, on W processes:
   what a warm pool saves.
+* ``stream_imap``: the stream of ``stream``, but through ``imap(fn, gen)`` as a
+  user streams with it (on threads, and with ``kind="cpu"`` on W processes),
+  every outcome consumed (its value summed, then dropped).
+* ``wait_fail``: the waits of ``wait``, but every 3rd item raises ``ValueError``;
+  the peers call a try/except wrapper. Ideal 0.20 s.
+* ``http``: 1000 urllib GETs on 50 threads against a local HTTP server that
+  waits 20 ms before each answer and answers ``500`` to one request in 20
+  (``_http_server.py``: 127.0.0.1 only, started in a subprocess for each
+  measurement, outside the measured process tree, and stopped after its 1000th
+  answer). Ideal 0.40 s.
 
 parmap runs with its defaults and the workload's natural kind: ``kind="io",
 workers=100`` on the waits; ``kind="cpu", workers=W`` on the process workloads;
 ``keep_results=False`` on the stream (once with ``kind="io"``, once with
-``kind="cpu"``); ``kind="auto"`` too on the trivial items; both kinds on the cold
+``kind="cpu"``); ``imap`` on ``stream_imap`` (ordered, on threads also unordered);
+``kind="io"`` with the peers' thread count on ``wait_fail`` and ``http``;
+``kind="auto"`` too on the trivial items; both kinds on the cold
 start. The peers: ``ThreadPoolExecutor``, ``ProcessPoolExecutor`` (chunksize 1,
 a tuned chunksize, and on a ``forkserver`` context), ``multiprocessing``'s
 ``Pool`` (``fork`` and ``forkserver``) and ``ThreadPool``, and, where installed
@@ -63,10 +75,12 @@ Run from the repository root, with parmap and the bench extra installed
     python benchmarks/bench_peers.py --quick           # 2 repeats
     python benchmarks/bench_peers.py --repeats 9
     python benchmarks/bench_peers.py --only wait,cold  # some workloads; nothing written
+    python benchmarks/bench_peers.py --workloads stream_imap,wait_fail --out peers-new
 
 It prints a Markdown report and writes ``benchmarks/results/peers.json`` (raw
 records, summaries, ratios, targets, environment), ``peers.md`` (the report) and
-``peers.png`` (a chart).
+``peers.png`` (a chart); with ``--workloads``, the chosen workloads only, to
+``results/NAME.*`` (``--out NAME``, default ``peers-subset``).
 
 Every function that runs contestants is only called from under the
 ``if __name__ == "__main__":`` guard: the forkserver pools import this script
@@ -76,6 +90,7 @@ again in their fork server (as ``__mp_main__``), where nothing may run.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import json
@@ -93,15 +108,18 @@ HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import _harness  # noqa: E402  (these two need HERE on sys.path first)
+import _harness  # noqa: E402  (these three need HERE on sys.path first)
+import _http_server  # noqa: E402
 import _workloads  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    from parmap import Kind, Summary
+    from parmap import Kind, Outcome, Summary
 
 NAME: Final = "peers"
+SUBSET_NAME: Final = "peers-subset"
+"""Where a run of ``--workloads`` writes its report, unless ``--out`` says otherwise."""
 DEFAULT_REPEATS: Final = 5
 QUICK_REPEATS: Final = 2
 MB: Final = 1_000_000
@@ -114,6 +132,8 @@ CPU_ITEM_SECONDS: Final = 0.005
 STREAM_ITEMS: Final = 2_000_000
 STREAM_CHUNKSIZE: Final = 1000
 """The chunksize of the peers that take one on the stream (a stream has no length to tune it on)."""
+HTTP_REQUESTS: Final = 1000
+HTTP_WORKERS: Final = 50
 COLD_ITEM: Final = 7
 CALLS: Final = 50
 CALL_ITEMS: Final = 100
@@ -251,8 +271,43 @@ WORKLOADS: Final[dict[str, Workload]] = {
         ),
         reference="none",
     ),
+    "stream_imap": Workload(
+        f"imap over a {STREAM_ITEMS:,}-item generator, x * x, outcomes consumed",
+        STREAM_ITEMS,
+        (
+            "serial",
+            "parmap-imap-io",
+            "parmap-imap-io-unordered",
+            "parmap-imap-cpu",
+            "threadpool",
+            "pool-fork",
+            "pool-forkserver",
+            "ppe-forkserver",
+        ),
+    ),
+    "wait_fail": Workload(
+        f"{WAIT_ITEMS} items × {_workloads.WAIT_SECONDS * 1000:.0f} ms wait, every "
+        f"{_workloads.FAIL_EVERY}rd raises, {WAIT_WORKERS} threads",
+        WAIT_ITEMS,
+        ("parmap-io", "tpe", "threadpool"),
+        threads=True,
+        reference="ideal",
+    ),
+    "http": Workload(
+        f"{HTTP_REQUESTS} local HTTP GETs × {_http_server.LATENCY_SECONDS * 1000:.0f} ms, "
+        f"{100 // _http_server.ERROR_EVERY} % answer 500, {HTTP_WORKERS} threads",
+        HTTP_REQUESTS,
+        ("parmap-io", "tpe", "threadpool"),
+        threads=True,
+        reference="ideal",
+    ),
 }
 """The workloads, in report order, with their contestants in table order."""
+
+STREAMS: Final = frozenset({"stream", "stream_imap"})
+"""The workloads over a generator, whose results are dropped."""
+FAILING: Final = frozenset({"wait_fail", "http"})
+"""The workloads where some items fail: the peers call a try/except wrapper."""
 
 
 def usable_workers() -> int:
@@ -263,16 +318,16 @@ def usable_workers() -> int:
 def tuned_chunksize(workload: str, count: int, workers: int) -> int:
     """Return the chunksize of the tuned ``ProcessPoolExecutor``: four chunks per worker.
 
-    On the stream, whose length a tool cannot know, it is ``STREAM_CHUNKSIZE``.
+    On the streams, whose length a tool cannot know, it is ``STREAM_CHUNKSIZE``.
     """
-    if workload == "stream":
+    if workload in STREAMS:
         return STREAM_CHUNKSIZE
     return max(1, math.ceil(count / (4 * workers)))
 
 
 def thread_workers(workload: str) -> int | None:
     """Return the thread count of the thread contestants (None: each tool's default)."""
-    return WAIT_WORKERS if workload == "wait" else None
+    return {"wait": WAIT_WORKERS, "wait_fail": WAIT_WORKERS, "http": HTTP_WORKERS}.get(workload)
 
 
 def item_count(workload: str, tool: str) -> int:
@@ -300,17 +355,21 @@ def label(workload: str, tool: str, workers: int) -> str:
     threads = thread_workers(workload)
     tw = "" if threads is None else str(threads)
     chunks = tuned_chunksize(workload, item_count(workload, tool), workers)
-    stream = workload == "stream"
-    drop = ", keep_results=False" if stream else ""
+    stream = workload in STREAMS
+    drop = ", keep_results=False" if workload == "stream" else ""
     imap = f".imap(chunksize={STREAM_CHUNKSIZE})" if stream else ".map"
+    caught = " + try/except" if workload in FAILING else ""
     w = workers
     labels = {
         "serial": "serial loop",
         "parmap-io": f'parmap(kind="io"{", workers=" + tw if tw else ""}{drop})',
         "parmap-cpu": f'parmap(kind="cpu", workers={w}{drop})',
         "parmap-auto": 'parmap(kind="auto")',
-        "tpe": f"ThreadPoolExecutor({tw}).map",
-        "threadpool": f"ThreadPool({tw}){imap}",
+        "parmap-imap-io": "imap(fn, gen)",
+        "parmap-imap-io-unordered": "imap(fn, gen, ordered=False)",
+        "parmap-imap-cpu": f'imap(fn, gen, kind="cpu", workers={w})',
+        "tpe": f"ThreadPoolExecutor({tw}).map{caught}",
+        "threadpool": f"ThreadPool({tw}){imap}{caught}",
         "ppe-fork-1": f'ProcessPoolExecutor({w}, "fork").map(chunksize=1)',
         "ppe-fork": f'ProcessPoolExecutor({w}, "fork").map(chunksize={chunks})',
         "ppe-forkserver": f'ProcessPoolExecutor({w}, "forkserver").map(chunksize={chunks})',
@@ -349,6 +408,9 @@ SHORT_LABELS: Final[dict[str, str]] = {
     "parmap-io": "parmap io",
     "parmap-cpu": "parmap cpu",
     "parmap-auto": "parmap auto",
+    "parmap-imap-io": "imap io",
+    "parmap-imap-io-unordered": "imap io, unordered",
+    "parmap-imap-cpu": "imap cpu",
     "tpe": "ThreadPoolExecutor",
     "threadpool": "ThreadPool",
     "ppe-fork-1": "PPE fork, chunksize 1",
@@ -543,6 +605,138 @@ def run_third_party_stream(
     raise _harness.BenchmarkError(msg)
 
 
+def tally(values: Iterable[int]) -> tuple[int, int]:
+    """Consume ``values``, dropping each; return how many there were and their sum."""
+    count = total = 0
+    for value in values:
+        total += value
+        count += 1
+    return count, total
+
+
+def tally_outcomes(outcomes: Iterable[Outcome[int, int]]) -> tuple[int, int]:
+    """Like ``tally``, over parmap's outcomes, each checked for an error as a user would."""
+    count = total = 0
+    for outcome in outcomes:
+        value = outcome.value
+        if outcome.error is not None or value is None:
+            msg = f"item {outcome.index} failed: {outcome.error!r}"
+            raise _harness.BenchmarkError(msg)
+        total += value
+        count += 1
+    return count, total
+
+
+def run_stream_imap(
+    tool: str, fn: Callable[[int], int], items: Iterator[int], workers: int
+) -> tuple[int, int]:
+    """Run one contestant over the stream, every result consumed and dropped.
+
+    Returns how many results arrived and their sum, which the caller checks. parmap
+    runs as a user streams with it: ``for outcome in imap(fn, gen)``.
+    """
+    if tool.startswith("parmap-imap-"):
+        from parmap import imap  # noqa: PLC0415 - imported by `measure` before the clock
+
+        if tool == "parmap-imap-cpu":
+            return tally_outcomes(imap(fn, items, kind="cpu", workers=workers))
+        return tally_outcomes(imap(fn, items, ordered=tool == "parmap-imap-io"))
+    forkserver = multiprocessing.get_context("forkserver")
+    if tool == "serial":
+        return tally(map(fn, items))
+    if tool == "ppe-forkserver":
+        with ProcessPoolExecutor(workers, mp_context=forkserver) as executor:
+            return tally(executor.map(fn, items, chunksize=STREAM_CHUNKSIZE))
+    pool: multiprocessing.pool.Pool
+    if tool == "threadpool":
+        pool = multiprocessing.pool.ThreadPool()
+    elif tool == "pool-fork":
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    elif tool == "pool-forkserver":
+        pool = forkserver.Pool(workers)
+    else:
+        msg = f"unknown contestant {tool!r} on stream_imap"
+        raise _harness.BenchmarkError(msg)
+    with pool:
+        counted = tally(pool.imap(fn, items, chunksize=STREAM_CHUNKSIZE))
+        pool.close()
+        pool.join()
+    return counted
+
+
+Failing = list[int | Exception]
+"""What a contestant of a workload with failures returns: per item, its value or its exception."""
+
+
+def run_failing(
+    workload: str,
+    tool: str,
+    fn: Callable[[int], int],
+    caught: Callable[[int], int | Exception],
+    items: list[int],
+) -> Summary[int, int] | Failing:
+    """Run one contestant of ``wait_fail`` or ``http``, from pool creation to shut-down.
+
+    parmap calls ``fn`` and records each failure in its summary, which it returns;
+    the peers call ``caught`` (``fn`` inside a try/except) and return its results.
+    """
+    threads = thread_workers(workload)
+    if tool == "parmap-io":
+        return run_parmap(tool, fn, items, threads, keep=True)
+    if tool == "tpe":
+        with ThreadPoolExecutor(threads) as executor:
+            return list(executor.map(caught, items))
+    if tool == "threadpool":
+        with multiprocessing.pool.ThreadPool(threads) as pool:
+            results = pool.map(caught, items)
+            pool.close()
+            pool.join()
+        return results
+    msg = f"unknown contestant {tool!r} on {workload}"
+    raise _harness.BenchmarkError(msg)
+
+
+def per_item(output: Summary[int, int] | Failing) -> Failing | list[int | Exception | None]:
+    """Return what a ``run_failing`` contestant made of each item: its value or its exception."""
+    if isinstance(output, list):
+        return output
+    values: list[int | Exception | None] = list(output.results)
+    for error in output.errors:
+        values[error.index] = error.exception
+    return values
+
+
+def check_failing(workload: str, what: str, got: Sequence[object], items: list[int]) -> None:
+    """Raise ``_harness.BenchmarkError`` unless every item has its value, or its right error.
+
+    On ``wait_fail``, ``_workloads.fails(item)`` items must hold a ``ValueError``,
+    the others the item. On ``http``, ``_http_server.answers_error(item)`` items must
+    hold an ``HTTPError`` with code 500, the others ``item * item``.
+    """
+    import urllib.error  # noqa: PLC0415 - after the clock; urllib itself is already loaded
+
+    wrong = []
+    for item, value in zip(items, got, strict=False):
+        if workload == "http":
+            fails = _http_server.answers_error(item)
+            right = (
+                isinstance(value, urllib.error.HTTPError) and value.code == 500
+                if fails
+                else value == item * item
+            )
+        else:
+            fails = _workloads.fails(item)
+            right = isinstance(value, ValueError) if fails else value == item
+        if not right:
+            wrong.append((item, value))
+    if wrong or len(got) != len(items):
+        msg = (
+            f"{what}: wrong results ({len(got)} returned, {len(items)} expected, "
+            f"{len(wrong)} wrong, the first: {wrong[:3]!r})"
+        )
+        raise _harness.BenchmarkError(msg)
+
+
 def check(what: str, got: Sequence[Any], expected: Sequence[Any]) -> None:
     """Raise ``_harness.BenchmarkError`` unless ``got`` equals ``expected``."""
     if list(got) != list(expected):
@@ -554,17 +748,24 @@ def check(what: str, got: Sequence[Any], expected: Sequence[Any]) -> None:
         raise _harness.BenchmarkError(msg)
 
 
-def run_checked(workload: str, tool: str, loop_size: int) -> tuple[float, int, dict[str, Any]]:
+def run_checked(
+    workload: str, tool: str, loop_size: int, url: str
+) -> tuple[float, int, dict[str, Any]]:
     """Prepare, wait for the go-ahead, run the contestant on the clock, check its work.
 
-    Returns the seconds on the clock, the number of items processed (every one
-    checked), and anything parmap reported about its run.
+    ``url`` is the base URL of the ``http`` workload's server. Returns the seconds
+    on the clock, the number of items processed (every one checked), and anything
+    parmap reported about its run.
     """
     workers = usable_workers()
     count = item_count(workload, tool)
     what = f"{workload}/{tool}"
     fn: Callable[[int], int] = _workloads.square
-    items = list(range(count)) if workload != "stream" else []  # the stream is made lazily
+    items = list(range(count)) if workload not in STREAMS else []  # streams are made lazily
+    if workload in FAILING:
+        return run_checked_failing(workload, tool, items, url)
+    if workload == "stream_imap":
+        return run_checked_stream_imap(tool, count)
     if workload == "wait":
         fn = _workloads.wait
     elif workload == "cpu":
@@ -597,7 +798,44 @@ def run_checked(workload: str, tool: str, loop_size: int) -> tuple[float, int, d
     return elapsed, count * calls, parmap_said()
 
 
-def measure(workload: str, tool: str, loop_size: int) -> dict[str, Any]:
+def run_checked_stream_imap(tool: str, count: int) -> tuple[float, int, dict[str, Any]]:
+    """``run_checked`` for ``stream_imap``: the results must count and sum right."""
+    what = f"stream_imap/{tool}"
+    workers = usable_workers()
+    _harness.await_go(what)
+    start = time.perf_counter()
+    done, total = run_stream_imap(tool, _workloads.square, (i for i in range(count)), workers)
+    elapsed = time.perf_counter() - start
+    if done != count or total != _workloads.squares_sum(count):
+        msg = f"{what}: {done} results summing to {total}, expected {count} items"
+        raise _harness.BenchmarkError(msg)
+    return elapsed, done, parmap_said()
+
+
+def run_checked_failing(
+    workload: str, tool: str, items: list[int], url: str
+) -> tuple[float, int, dict[str, Any]]:
+    """``run_checked`` for ``wait_fail`` and ``http``: some items fail, and must."""
+    what = f"{workload}/{tool}"
+    fn: Callable[[int], int]
+    caught: Callable[[int], int | Exception]
+    if workload == "http":
+        if not url:
+            msg = f"{what}: no server URL (--url)"
+            raise _harness.BenchmarkError(msg)
+        fn = functools.partial(_http_server.fetch, url)
+        caught = functools.partial(_http_server.fetch_caught, url)
+    else:
+        fn, caught = _workloads.wait_or_fail, _workloads.wait_or_fail_caught
+    _harness.await_go(what)
+    start = time.perf_counter()
+    output = run_failing(workload, tool, fn, caught, items)
+    elapsed = time.perf_counter() - start
+    check_failing(workload, what, per_item(output), items)
+    return elapsed, len(items), parmap_said()
+
+
+def measure(workload: str, tool: str, loop_size: int, url: str = "") -> dict[str, Any]:
     """Run one contestant once in this interpreter; return its record (time scaled if need be)."""
     # Imports are outside the clock for every contestant: the standard library's at
     # the top of this script, parmap's and the third-party peers' here.
@@ -606,7 +844,7 @@ def measure(workload: str, tool: str, loop_size: int) -> dict[str, Any]:
     for module in THIRD_PARTY.get(tool, ()):
         importlib.import_module(module)
     scale = SCALE if tool in WORKLOADS[workload].scaled else 1
-    elapsed, done, extra = run_checked(workload, tool, loop_size)
+    elapsed, done, extra = run_checked(workload, tool, loop_size, url)
     return {
         "workload": workload,
         "tool": tool,
@@ -625,8 +863,10 @@ def reference_seconds(workload: str, medians: dict[str, float], workers: int) ->
     """Return the reference time of a workload: its ideal, its serial loop, or None."""
     reference = WORKLOADS[workload].reference
     if reference == "ideal":
-        if workload == "wait":
+        if workload in {"wait", "wait_fail"}:
             return WAIT_ITEMS * _workloads.WAIT_SECONDS / WAIT_WORKERS
+        if workload == "http":
+            return HTTP_REQUESTS * _http_server.LATENCY_SECONDS / HTTP_WORKERS
         return medians["serial"] / workers
     if reference == "serial":
         return medians["serial"]
@@ -636,8 +876,10 @@ def reference_seconds(workload: str, medians: dict[str, float], workers: int) ->
 def reference_note(workload: str, workers: int) -> str:
     """Say what the reference time of a workload is."""
     reference = WORKLOADS[workload].reference
-    if reference == "ideal" and workload == "wait":
+    if reference == "ideal" and workload in {"wait", "wait_fail"}:
         return f"ideal: {WAIT_ITEMS} × {_workloads.WAIT_SECONDS} s / {WAIT_WORKERS} threads"
+    if reference == "ideal" and workload == "http":
+        return f"ideal: {HTTP_REQUESTS} × {_http_server.LATENCY_SECONDS} s / {HTTP_WORKERS} threads"
     if reference == "ideal":
         return f"ideal: the serial loop / {workers} workers"
     if reference == "serial":
@@ -723,7 +965,9 @@ class Target:
 TARGETS: Final = (
     Target("wait", "parmap-io", THREADS_FORK, 1.0),
     Target("wait", "parmap-io", "reference", 1.07),
+    Target("wait", "parmap-io", "tpe", 0.95),
     Target("trivial", "parmap-cpu", CLEAN_START, 1.0),
+    Target("trivial", "parmap-cpu", "pool-forkserver", 1.0),
     Target("trivial", "parmap-auto", "reference", 1.2),
     Target("cpu", "parmap-cpu", CLEAN_START, 1.0),
     Target("cpu", "parmap-cpu", "reference", 1.10),
@@ -732,8 +976,16 @@ TARGETS: Final = (
     Target("stream", "parmap-io", "rss", 100.0),
     Target("stream", "parmap-cpu", "rss", 100.0),
     Target("cold", "parmap-cpu", CLEAN_START, 1.0),
+    Target("cold", "parmap-cpu", "pool-forkserver", 1.0),
     Target("calls", "parmap-cpu", "ppe-fork", 0.3),
     Target("calls", "parmap-cpu", CLEAN_START, 1.0),
+    Target("stream_imap", "parmap-imap-io", "threadpool", 1.0),
+    Target("stream_imap", "parmap-imap-cpu", "pool-forkserver", 1.0),
+    Target("stream_imap", "parmap-imap-io", "rss", 100.0),
+    Target("stream_imap", "parmap-imap-cpu", "rss", 100.0),
+    Target("wait_fail", "parmap-io", THREADS_FORK, 1.0),
+    Target("http", "parmap-io", "tpe", 0.95),
+    Target("http", "parmap-io", "reference", 1.07),
 )
 """The issue's targets, each checked on the medians of one run."""
 
@@ -1050,9 +1302,18 @@ def describe(record: dict[str, Any]) -> str:
 
 
 def run_child(workload: str, tool: str, loop_size: int) -> dict[str, Any]:
-    """Measure one contestant in a fresh interpreter, sampling its tree's RSS; return its record."""
+    """Measure one contestant in a fresh interpreter, sampling its tree's RSS; return its record.
+
+    On ``http``, a server for its ``HTTP_REQUESTS`` requests runs in a subprocess of
+    this process (outside the measured tree) for the duration of the measurement.
+    """
     args = ["--one", workload, tool, "--loop-size", str(loop_size)]
-    return _harness.run_fresh_sampled(__file__, args, what=f"{workload}/{tool}")
+    what = f"{workload}/{tool}"
+    if workload != "http":
+        return _harness.run_fresh_sampled(__file__, args, what=what)
+    lifetime = _harness.CHILD_TIMEOUT_SECONDS + 30
+    with _http_server.running_server(HTTP_REQUESTS, lifetime) as url:
+        return _harness.run_fresh_sampled(__file__, [*args, "--url", url], what=what)
 
 
 def run_benchmark(repeats: int, workloads: Sequence[str]) -> dict[str, Any]:
@@ -1108,6 +1369,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the report is printed, not written",
     )
     parser.add_argument(
+        "--workloads",
+        metavar="WORKLOADS",
+        help="comma-separated workloads, like --only, but the report is written "
+        "to results/NAME.* (see --out)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="NAME",
+        default=None,
+        help=f"write results/NAME.json, .md and .png (default {NAME!r}; "
+        f"{SUBSET_NAME!r} with --workloads); --redraw reads results/NAME.json",
+    )
+    parser.add_argument(
         "--note", default="", help="a sentence about this run, printed in the report"
     )
     parser.add_argument(
@@ -1117,12 +1391,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
     parser.add_argument("--loop-size", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     args = _harness.parse_repeats(parser, argv, default=DEFAULT_REPEATS, quick=QUICK_REPEATS)
-    if args.only:
-        args.only = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = [w for w in args.only if w not in WORKLOADS]
-        if unknown or not args.only:
-            parser.error(f"--only: unknown workloads {unknown}; choose among {list(WORKLOADS)}")
+    if args.only and args.workloads:
+        parser.error("--only and --workloads: choose one")
+    for option in ("only", "workloads"):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        chosen = [w.strip() for w in value.split(",") if w.strip()]
+        unknown = [w for w in chosen if w not in WORKLOADS]
+        if unknown or not chosen:
+            parser.error(f"--{option}: unknown workloads {unknown}; choose among {list(WORKLOADS)}")
+        setattr(args, option, chosen)
+    if args.out is None:
+        args.out = SUBSET_NAME if args.workloads else NAME
     return args
 
 
@@ -1134,10 +1417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if workload not in WORKLOADS or tool not in WORKLOADS[workload].contestants:
             msg = f"no contestant {tool!r} for workload {workload!r}"
             raise _harness.BenchmarkError(msg)
-        print(json.dumps(measure(workload, tool, args.loop_size)))
+        print(json.dumps(measure(workload, tool, args.loop_size, args.url)))
         return 0
     if args.redraw:
-        path = _harness.RESULTS_DIR / f"{NAME}.json"
+        path = _harness.RESULTS_DIR / f"{args.out}.json"
         report = json.loads(path.read_text(encoding="utf-8"))
         report["targets"] = check_targets(report["results"])
         report["note"] = args.note or report.get("note", "")
@@ -1145,15 +1428,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("parmap is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
     else:
-        report = run_benchmark(args.repeats, args.only or list(WORKLOADS))
+        report = run_benchmark(args.repeats, args.only or args.workloads or list(WORKLOADS))
         report["note"] = args.note
     table = markdown(report)
     if args.only:
         print(table)
         print("\n--only: a partial run; nothing written", file=sys.stderr)
         return 0
-    _harness.publish(NAME, report, table, quick_repeats=QUICK_REPEATS)
-    chart = _harness.RESULTS_DIR / f"{NAME}.png"
+    _harness.publish(
+        args.out,
+        report,
+        table,
+        quick_repeats=QUICK_REPEATS,
+        rerun=(
+            f"{_harness.rerun_command(NAME)} --workloads {','.join(report['workloads'])} "
+            f"--out {args.out}"
+            if args.out != NAME
+            else None
+        ),
+        title="Peers benchmark" + (f" ({args.out})" if args.out != NAME else ""),
+    )
+    chart = _harness.RESULTS_DIR / f"{args.out}.png"
     if draw_chart(report, chart):
         print(f"wrote {chart}", file=sys.stderr)
     else:

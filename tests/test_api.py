@@ -16,7 +16,7 @@ import parmap as pm
 from parmap import Kind, parmap
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 # --- module-level helpers: process workers import them by name ---------------------------
 
@@ -507,6 +507,37 @@ def test_items_not_iterable() -> None:
     """A non-iterable items is rejected with a hint."""
     with pytest.raises(pm.ArgumentError, match=r"items must be iterable, got int 5"):
         parmap(double, 5)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (
+            lambda: parmap(abs, [1], worker=4),  # type: ignore[call-overload]
+            r"unknown option worker=; did you mean workers=\?",
+        ),
+        (
+            lambda: parmap(abs, [1], zzz=1),  # type: ignore[call-overload]
+            r"unknown option zzz=; the options are backoff, ",
+        ),
+        (
+            lambda: parmap(abs, [1], ordered=True),  # type: ignore[call-overload]
+            r"ordered= is an option of imap\(\)",
+        ),
+        (
+            lambda: pm.imap(abs, [1], keep_results=False),  # type: ignore[call-overload]
+            r"keep_results= is an option of parmap",
+        ),
+    ],
+)
+def test_unknown_or_misplaced_options_say_what_to_pass(
+    call: Callable[[], object], match: str
+) -> None:
+    """An option the function does not take is refused up front, naming what was meant."""
+    with pytest.raises(pm.ArgumentError, match=match):
+        call()
+    with pytest.raises(TypeError):  # as a misspelt keyword always was
+        call()
 
 
 def test_coroutine_function_rejected_with_hint_for_cpu() -> None:

@@ -162,37 +162,40 @@ def make_options(
             "pass e.g. batch_size=100, or leave it out to let parmap size batches"
         )
         raise ArgumentError(msg)
-    if executor is not None and not isinstance(executor, Executor):
-        if not is_dask_client(executor):
-            msg = (
-                "executor must be a concurrent.futures.Executor or a Dask distributed.Client, "
-                f"got {type(executor).__qualname__} {executor!r}; pass e.g. a "
-                "ThreadPoolExecutor or ProcessPoolExecutor you created, or Client(address) to "
-                "run on a Dask cluster, or leave it out and let parmap start its own workers"
-            )
-            raise ArgumentError(msg)
-        if getattr(executor, "asynchronous", False):
-            msg = (
-                f"executor={executor!r} is an asynchronous Dask Client; parmap waits for its "
-                "work in plain threads, so pass a synchronous one: Client(address), without "
-                "asynchronous=True"
-            )
-            raise ArgumentError(msg)
+    executor_kind = _executor_kind(executor)
+    if executor_kind == "unknown":
+        msg = (
+            "executor must be a concurrent.futures.Executor or a Dask distributed.Client, "
+            f"got {type(executor).__qualname__} {executor!r}; pass e.g. a "
+            "ThreadPoolExecutor or ProcessPoolExecutor you created, or Client(address) to "
+            "run on a Dask cluster, or leave it out and let parmap start its own workers"
+        )
+        raise ArgumentError(msg)
+    if executor_kind == "dask" and getattr(executor, "asynchronous", False):
+        msg = (
+            f"executor={executor!r} is an asynchronous Dask Client; parmap waits for its "
+            "work in plain threads, so pass a synchronous one: Client(address), without "
+            "asynchronous=True"
+        )
+        raise ArgumentError(msg)
     return Options(
         kind=checked_kind,
         workers=workers if isinstance(workers, int) else None,
         batch_size=batch_size if isinstance(batch_size, int) else "auto",
-        executor=executor,
-        executor_kind=_executor_kind(executor),
+        executor=executor,  # type: ignore[arg-type]  # checked above
+        executor_kind=executor_kind,
     )
 
 
-def _executor_kind(executor: object) -> Literal["threads", "dask", "other"] | None:
+def _executor_kind(executor: object) -> Literal["threads", "dask", "other", "unknown"] | None:
+    """What `executor` is: the one place that asks (a Dask client is told without Dask)."""
     if executor is None:
         return None
     if isinstance(executor, ThreadPoolExecutor):
         return "threads"
-    return "dask" if is_dask_client(executor) else "other"
+    if isinstance(executor, Executor):
+        return "other"
+    return "dask" if is_dask_client(executor) else "unknown"
 
 
 @final

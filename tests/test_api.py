@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -224,6 +224,16 @@ def test_unpicklable_item_fails_only_itself() -> None:
     (error,) = summary.errors
     assert error.item is lock
     assert isinstance(error.exception, pm.TransportError)
+
+
+def test_worker_tracebacks_start_in_fn_beside_an_unsendable_item() -> None:
+    """A batch with an item that cannot be pickled still shows its other failures from fn on."""
+    items: list[Any] = [threading.Lock(), 3, 4]
+    summary = parmap(fail_on_multiples_of_3, items, kind="cpu", batch_size=3)
+    error = next(e for e in summary.errors if e.index == 1)
+    assert error.type_name == "ValueError"
+    assert "parmap/_worker/" not in error.traceback
+    assert "fail_on_multiples_of_3" in error.traceback
 
 
 def test_result_that_does_not_unpickle_fails_only_its_item() -> None:

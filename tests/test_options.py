@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import parmap
-from parmap._run import cpus as _options
+from parmap._run import cpus
 from parmap._run.cpus import (
     IO_WORKERS_MIN,
     _own_cgroups,
@@ -177,7 +177,7 @@ def test_good_executor_passes_through() -> None:
 def test_defaults_give_default_options() -> None:
     """The defaults of parmap() make the expected Options value."""
     assert make_options(**GOOD) == Options(
-        kind="io", workers=None, batch_size="auto", executor=None
+        kind="io", workers=None, batch_size="auto", executor=None, executor_kind=None
     )
 
 
@@ -203,7 +203,7 @@ def test_io_default_exceeds_cpu_count() -> None:
 
 def test_io_default_on_a_big_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """With 64 usable CPUs, thread runs default to cpus + 4 = 68 workers."""
-    monkeypatch.setattr(_options, "available_cpus", lambda: 64)
+    monkeypatch.setattr(cpus, "available_cpus", lambda: 64)
     assert default_workers("io") == 68
 
 
@@ -402,8 +402,8 @@ def _fake_machine(
     monkeypatch: pytest.MonkeyPatch, root: Path, affinity: int, cpu_max: str | None
 ) -> None:
     """Pretend the process may run on `affinity` CPUs, in v2 cgroup /a with `cpu_max`."""
-    monkeypatch.setattr(_options, "_affinity_count", lambda: affinity)
-    monkeypatch.setattr(_options, "_own_cgroups", lambda: {"": "/a"})
+    monkeypatch.setattr(cpus, "_affinity_count", lambda: affinity)
+    monkeypatch.setattr(cpus, "_own_cgroups", lambda: {"": "/a"})
     (root / "a").mkdir()
     if cpu_max is not None:
         (root / "a" / "cpu.max").write_text(cpu_max)
@@ -441,6 +441,6 @@ def test_tiny_quota_never_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_default_workers_follow_the_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under a 1.5 CPU quota, process runs default to 2 workers."""
-    monkeypatch.setattr(_options, "available_cpus", lambda: available_cpus(tmp_path))
+    monkeypatch.setattr(cpus, "available_cpus", lambda: available_cpus(tmp_path))
     _fake_machine(monkeypatch, tmp_path, affinity=4, cpu_max="150000 100000")
     assert default_workers("cpu") == 2

@@ -26,14 +26,14 @@ R = TypeVar("R")
 
 @overload
 async def amap(
-    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, R]: ...
 @overload
 async def amap(
-    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, R]: ...
 async def amap(
-    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, Any]:
     """Like `parmap`, awaited: for code that runs in an event loop (``async def``, a notebook).
 
@@ -81,7 +81,7 @@ async def amap(
 
     from ._backends.eventloop import LoanedLoop, lend_loop  # noqa: PLC0415 - likewise
 
-    check_options(options, entry="parmap")
+    check_options(options, entry="amap")
     loop = asyncio.get_running_loop()
     loan = LoanedLoop(loop)
     done: asyncio.Future[Summary[T, Any]] = loop.create_future()

@@ -26,14 +26,14 @@ R = TypeVar("R")
 
 @overload
 def parmap(
-    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, R]: ...
 @overload
 def parmap(
-    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, R]: ...
 def parmap(
-    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ParmapOptions]
+    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ParmapOptions[T]]
 ) -> Summary[T, Any]:
     """Call `fn` on every item, concurrently, and report what happened to each.
 
@@ -153,14 +153,14 @@ def parmap(
 
 @overload
 def imap(
-    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ImapOptions]
+    fn: Callable[[T], Awaitable[R]], items: Iterable[T], **options: Unpack[ImapOptions[T]]
 ) -> Iterator[Outcome[T, R]]: ...
 @overload
 def imap(
-    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ImapOptions]
+    fn: Callable[[T], R], items: Iterable[T], **options: Unpack[ImapOptions[T]]
 ) -> Iterator[Outcome[T, R]]: ...
 def imap(
-    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ImapOptions]
+    fn: Callable[[T], Any], items: Iterable[T], **options: Unpack[ImapOptions[T]]
 ) -> Iterator[Outcome[T, Any]]:
     """Like `parmap`, but yield an `Outcome` per item as results arrive.
 

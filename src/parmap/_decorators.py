@@ -19,6 +19,7 @@ from typing import (
 from ._api import imap, parmap
 from ._errors import ArgumentError
 from ._public import public
+from ._run.options import ACCEPTED
 from ._run.plan import check_options
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-_IMAP_ONLY = frozenset({"ordered"})
-_PARMAP_ONLY = frozenset({"keep_results"})
+#: The decorators' options meant for only one of `.map` and `.imap`.
+_IMAP_ONLY = ACCEPTED["map"] - ACCEPTED["parmap"]
+_PARMAP_ONLY = ACCEPTED["map"] - ACCEPTED["imap"]
 
 
 def _checked(options: dict[str, Any]) -> dict[str, Any]:

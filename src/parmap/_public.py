@@ -1,7 +1,7 @@
 """Objects that `parmap` exports say they live in `parmap`, as users import them.
 
 So reprs, tracebacks and type names read ``parmap.Summary``, not
-``parmap._summary.Summary``, however the object was first reached (the
+``parmap._report.summary.Summary``, however the object was first reached (the
 package itself imports its parts lazily). Pickles refer to ``parmap.Name``,
 which the package resolves on first use.
 """

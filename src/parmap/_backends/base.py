@@ -8,18 +8,16 @@ executor, the caller's own included.
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Protocol
+
+from parmap._worker.records import BatchResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from concurrent.futures import Executor, Future
 
-    from distributed import Client
 
-    from parmap._worker.records import BatchResult
-
-__all__ = ["Backend", "InProcess", "describe_executor", "is_dask_client"]
+__all__ = ["Backend", "InProcess", "describe_executor"]
 
 
 class Backend(Protocol):
@@ -64,21 +62,6 @@ def describe_executor(executor: Executor | None) -> str:
     return f"{name} ×{workers}" if isinstance(workers, int) else name
 
 
-def is_dask_client(value: object) -> TypeGuard[Client]:
-    """Whether `value` is a Dask ``distributed.Client``, without ever importing Dask.
-
-    Nobody can hold a Client unless ``distributed`` was imported already, so
-    looking it up in `sys.modules` is enough: ``import parmap`` stays free of Dask.
-
-    Examples:
-        >>> is_dask_client(object())
-        False
-    """
-    distributed = sys.modules.get("distributed")
-    client = getattr(distributed, "Client", None)
-    return isinstance(client, type) and isinstance(value, client)
-
-
 class InProcess:
     """What backends that run batches in this process share: results need no unpacking.
 
@@ -89,8 +72,6 @@ class InProcess:
 
     def unpack(self, raw: object) -> BatchResult:
         """Results from this process need no unpacking."""
-        from parmap._worker.records import BatchResult  # noqa: PLC0415 - typing-only above
-
         assert isinstance(raw, BatchResult)  # noqa: S101 - our own invariant
         return raw
 

@@ -8,7 +8,7 @@
     ProcessPoolExecutor call queue ──▶ worker: run_shipped_batch
                                             │ run each item, catch each failure,
                                             │ pickle each result on its own
-    parent: unpack_result(bytes) ◀─────────┘
+    parent: unpack_result(bytes) ◀──────────┘
 
 The pool (`pool.ProcessPool`) extends ProcessPoolExecutor: a worker that
 dies running an item costs that item only, a hung item's worker is killed

@@ -83,6 +83,7 @@ def _shown(value: object) -> str:
 
 
 def label(item: object) -> str:
+    """A short readable form of `item`, for people reading the journal."""
     try:
         text = repr(item)
     except Exception:  # noqa: BLE001 - the label is for people reading the journal only
@@ -91,6 +92,7 @@ def label(item: object) -> str:
 
 
 def no_identity(exc: Exception, key: Callable[[object], object] | None) -> Exception:
+    """The failure of an item that has no identity: `exc`, or what `key` did wrong."""
     if key is None:
         return exc
     if isinstance(exc, NotPlainError):

@@ -5,5 +5,5 @@
 - `summary`: `Summary`, the whole run, and its renderings (text, repr, notebook HTML)
 - `progress`: the ``progress=True`` bar
 
-Leaves of the import graph: everyone may use them, they use nothing above.
+Used by every layer above `parmap._worker`; they use nothing above themselves.
 """

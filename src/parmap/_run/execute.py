@@ -18,7 +18,7 @@ import contextlib
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from parmap._worker.batch import Policy
-from parmap._worker.process import in_worker_process
+from parmap._worker.role import in_worker_process
 
 from .backend import executor_workers, open_backend
 from .batching import AutoBatchSize, FixedBatchSize, remember, remembered

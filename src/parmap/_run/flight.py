@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .options import Limits
 
-__all__ = ["Flight"]
+__all__ = ["Flight", "lost_error"]
 
 T = TypeVar("T")
 
@@ -123,6 +123,7 @@ class Flight(Generic[T]):
 
 
 def lost_error(lost: LostItem, rules: Limits) -> Exception:
+    """The exception recorded for an item whose worker died or overran its timeout."""
     if lost.timed_out and lost.exitcode is None:  # on a thread
         return TimeoutError(
             f"this item ran longer than timeout={rules.timeout:g} s (attempt {lost.attempt}); "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeGuard, final
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeGuard, TypeVar, final
 
-from parmap._backends.base import is_dask_client
 from parmap._errors import ArgumentError
 from parmap._public import public
 
@@ -36,6 +36,7 @@ __all__ = [
     "Options",
     "ParmapOptions",
     "Tracking",
+    "is_dask_client",
     "make_limits",
     "make_options",
     "make_tracking",
@@ -47,8 +48,14 @@ Kind = Literal["io", "cpu", "auto"]
 _KINDS: tuple[str, ...] = ("io", "cpu", "auto")
 
 
-class _SharedOptions(TypedDict, total=False):
-    """The options every entry point takes (see `parmap` for what each means)."""
+T = TypeVar("T")
+
+
+class _SharedOptions(TypedDict, Generic[T], total=False):
+    """The options every entry point takes (see `parmap` for what each means).
+
+    Generic in the item type `T`, so that ``key=`` is checked against the items.
+    """
 
     kind: Kind
     workers: int | None
@@ -62,31 +69,34 @@ class _SharedOptions(TypedDict, total=False):
     rate: float | None
     progress: bool
     checkpoint: str | os.PathLike[str] | None
-    key: Callable[[Any], object] | None
+    key: Callable[[T], object] | None
 
 
-class ParmapOptions(_SharedOptions, total=False):
+class ParmapOptions(_SharedOptions[T], total=False):
     """The options of `parmap` and `amap`: the shared ones, and ``keep_results``."""
 
     keep_results: bool
 
 
-class ImapOptions(_SharedOptions, total=False):
+class ImapOptions(_SharedOptions[T], total=False):
     """The options of `imap`: the shared ones, and ``ordered``."""
 
     ordered: bool
 
 
-class MapOptions(_SharedOptions, total=False):
+class MapOptions(_SharedOptions[Any], total=False):
     """The options `parallel` and `each` accept: those of `parmap` and `imap`.
 
     A ``TypedDict``, so that options gathered in a dict of their own are
     checked by type checkers too.
 
     Examples:
-        >>> from parmap import MapOptions, parmap
+        >>> from parmap import MapOptions, parallel
         >>> polite: MapOptions = {"workers": 4, "retries": 2, "rate": 100}
-        >>> parmap(str.upper, ["a", "b"], **polite).results
+        >>> @parallel(**polite)
+        ... def shout(word: str) -> str:
+        ...     return word.upper()
+        >>> shout.map(["a", "b"]).results
         ['A', 'B']
     """
 
@@ -94,12 +104,13 @@ class MapOptions(_SharedOptions, total=False):
     ordered: bool
 
 
-#: Which entry point options are for: ``"map"`` is a decorator's, for both.
-Entry = Literal["parmap", "imap", "map"]
+#: Which entry point options are for: ``"map"`` is a decorator's, for both parmap and imap.
+Entry = Literal["parmap", "amap", "imap", "map"]
 
 _SHARED = frozenset(_SharedOptions.__annotations__)
 ACCEPTED: dict[str, frozenset[str]] = {
     "parmap": _SHARED | {"keep_results"},
+    "amap": _SHARED | {"keep_results"},
     "imap": _SHARED | {"ordered"},
     "map": _SHARED | {"keep_results", "ordered"},
 }
@@ -116,6 +127,21 @@ ELSEWHERE = {
 }
 
 
+def is_dask_client(value: object) -> TypeGuard[Client]:
+    """Whether `value` is a Dask ``distributed.Client``, without ever importing Dask.
+
+    Nobody can hold a Client unless ``distributed`` was imported already, so
+    looking it up in `sys.modules` is enough: ``import parmap`` stays free of Dask.
+
+    Examples:
+        >>> is_dask_client(object())
+        False
+    """
+    distributed = sys.modules.get("distributed")
+    client = getattr(distributed, "Client", None)
+    return isinstance(client, type) and isinstance(value, client)
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -127,7 +153,7 @@ class Options:
     executor: Executor | Client | None
 
     #: What the caller's `executor` is, as far as opening a backend goes.
-    executor_kind: Literal["threads", "dask", "other"] | None = None
+    executor_kind: Literal["threads", "dask", "other"] | None
 
 
 def make_options(

@@ -2,7 +2,7 @@
 
 ::
 
-    parmap / imap / amap / @parallel / @each (fn, items, **options: MapOptions)
+    parmap / imap / amap / @parallel / @each (fn, items, **options: its share of MapOptions)
         │ make_plan: option names and values, fn, items, the checkpoint journal
         ▼
     Plan (frozen) ──▶ parmap._run.execute.run_plan ──▶ backend, dispatch, collect
@@ -13,7 +13,7 @@ Each entry point hands its options here unchanged; what comes out is a frozen
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,19 +112,14 @@ def make_plan(fn: object, items: object, options: Mapping[str, object], *, entry
         from parmap._journal.journal import check_journal  # noqa: PLC0415 - sqlite3 when used
 
         check_journal(plan.tracking.checkpoint)
-    return Plan(
-        plan.options,
-        plan.limits,
-        plan.tracking,
-        keep_results=plan.keep_results,
-        ordered=plan.ordered,
-        is_async=is_async,
-    )
+    return dataclasses.replace(plan, is_async=is_async)
 
 
 def _unknown(name: str, accepted: frozenset[str], entry: Entry) -> str:
     if name in ELSEWHERE:
         return ELSEWHERE[name].format(entry=entry)
+    import difflib  # noqa: PLC0415 - only to word the error
+
     close = difflib.get_close_matches(name, accepted, n=1)
     hint = f"did you mean {close[0]}=? " if close else ""
     where = "the decorator" if entry == "map" else f"{entry}()"
@@ -198,14 +193,11 @@ def is_async_callable(fn: object) -> bool:
 
 
 def _check_async_target(fn: object, options: Options) -> None:
-    """Refuse the options under which a coroutine function cannot run as asked.
+    """Refuse the options under which a coroutine function (`fn`) cannot run as asked.
 
     Raises:
-        ArgumentError: `fn` is a coroutine function and ``kind="cpu"``, or an
-            `executor` was given.
+        ArgumentError: ``kind="cpu"``, or an `executor` was given.
     """
-    if not is_async_callable(fn):
-        return
     if options.kind == "cpu":
         msg = (
             f"fn {fn!r} is a coroutine function (async def), and kind='cpu' runs plain "

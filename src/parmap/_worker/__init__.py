@@ -1,7 +1,8 @@
 """The worker side: running one batch and capturing each item, in a thread or a worker process.
 
-A worker process loads this package alone (`process` and what it imports),
-never the parent's machinery. Nothing here imports upward.
+A worker process loads this package (`process` and what it imports) and, to be
+started, the clean-start process class of `parmap._backends.context`; never the
+parent's run machinery. Nothing here imports upward.
 
 - `records`: what a batch produces (`BatchResult`, `Failure`, `LostItem`), `describe`
 - `batch`: `run_batch`, the per-item loop with retries, pacing and progress reports

@@ -2,7 +2,7 @@
 
 The parent sends each batch as bytes to `run_shipped_batch`, which unpickles
 the run's job once per worker (cached by token), runs the batch with
-`batch.run_batch`, and packs the result (`transport.pack`). Each worker
+`batch.run_batch`, and packs the result (`transport.pack_result`). Each worker
 reports which batch and item it runs in its slot of shared memory, so the
 parent can blame a dead or hung worker's item.
 """
@@ -23,6 +23,7 @@ import cloudpickle
 from parmap._errors import TransportError
 
 from .batch import ATTEMPT, POSITION, PROGRESS_FIELDS, STARTED, Policy, run_batch
+from .role import mark_worker_process
 from .transport import NotSent, pack_result
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ __all__ = [
     "SLOT_STAMP",
     "Job",
     "Shipment",
-    "in_worker_process",
     "install",
     "run_shipped_batch",
 ]
@@ -56,12 +56,6 @@ class Job(NamedTuple):
 _JOBS: dict[str, Job] = {}
 #: How many shipped functions a worker keeps.
 _CACHE_SIZE = 8
-_in_worker_process = False
-
-
-def in_worker_process() -> bool:
-    """Whether this process is a worker of a parmap process pool."""
-    return _in_worker_process
 
 
 def install(
@@ -82,8 +76,8 @@ def install(
     It also stamps there which shipment it took, so that the caller stops
     sending it once every worker has it.
     """
-    global _in_worker_process, _slot  # noqa: PLW0603 - per-process state is the point
-    _in_worker_process = True
+    global _slot  # noqa: PLW0603 - per-process state is the point
+    mark_worker_process()
     _exit_with_parent()
     if slots is not None and slots_lock is not None:
         _slot = _claim_slot(slots, slots_lock)

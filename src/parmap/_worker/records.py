@@ -71,7 +71,9 @@ def qualified_name(cls: type) -> str:
 
 
 #: Modules whose frames start an item's traceback: they called `fn`, the user's code did not.
-_OWN_MODULES = frozenset({"parmap._worker.batch", "parmap._backends.eventloop"})
+_OWN_MODULES = frozenset(
+    {"parmap._worker.batch", "parmap._worker.process", "parmap._backends.eventloop"}
+)
 
 
 def describe(position: int, exc: Exception, attempts: int = 1) -> Failure:

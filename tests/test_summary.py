@@ -253,9 +253,10 @@ def test_repr_is_one_line() -> None:
 
 
 def test_repr_has_counts_and_backend() -> None:
-    """repr() shows the counts and the backend."""
+    """repr() shows the counts, the backend, and the error types with their counts."""
     assert repr(_mixed()) == (
-        f"<Summary total=10 succeeded=5 failed=5 skipped=0 elapsed=2.000s backend='{BACKEND}'>"
+        f"<Summary total=10 succeeded=5 failed=5 skipped=0 elapsed=2.000s backend='{BACKEND}' "
+        "errors={ValueError: 4, KeyError: 1}>"
     )
 
 

@@ -9,6 +9,7 @@ from ._public import public
 from ._run.collect import Collector, RunLog, outcomes
 from ._run.execute import run_plan
 from ._run.plan import make_plan
+from ._run.rerun import rerun_failed
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
@@ -134,7 +135,9 @@ def parmap(
         ZeroDivisionError 2
     """
     plan = make_plan(fn, items, options, entry="parmap")
-    collector: Collector[T, Any] = Collector(keep_results=plan.keep_results)
+    collector: Collector[T, Any] = Collector(
+        keep_results=plan.keep_results, options=options, rerun=rerun_failed
+    )
     runs = run_plan(fn, items, plan, collector.log)
     max_failures = plan.limits.max_failures
     try:

@@ -46,6 +46,7 @@ from distributed.scheduler import KilledWorker
 from parmap._errors import UnpicklableFunctionError, WorkerDiedError
 from parmap._worker.process import Job, Shipment, run_shipped_batch
 from parmap._worker.records import BatchResult, Failure, describe
+from parmap._worker.timing import Timings
 from parmap._worker.transport import unpack_result
 
 from .shipping import batch_payload, pickle_job
@@ -288,12 +289,15 @@ class _Pieces:
         values: list[object] = []
         failures: list[Failure] = []
         seconds = 0.0
+        timings = Timings()
         for position, piece in enumerate(self.pieces):
             if isinstance(piece, bytes):
                 part = unpack_result(piece)
                 seconds += part.seconds
                 if part.fatal is not None:  # stopped: keep only what is accounted for
-                    return BatchResult(values, failures, seconds, part.fatal)
+                    return BatchResult(values, failures, seconds, part.fatal, _measured(timings))
+                if part.timings is not None:
+                    timings.absorb(part.timings, offset=position)
                 values.append(part.values[0] if part.values else None)
                 for failure in part.failures:
                     failure.position = position
@@ -302,7 +306,11 @@ class _Pieces:
                 values.append(None)
                 error = _died(piece) if isinstance(piece, KilledWorker) else piece
                 failures.append(describe(position, _as_exception(error)))
-        return BatchResult(values, failures, seconds)
+        return BatchResult(values, failures, seconds, None, _measured(timings))
+
+
+def _measured(timings: Timings) -> Timings | None:
+    return timings if timings.counts else None
 
 
 def _as_exception(error: BaseException) -> Exception:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from parmap._worker.batch import Policy
 from parmap._worker.records import BatchResult, Failure, describe
+from parmap._worker.timing import Timings
 
 from .base import InProcess
 
@@ -171,25 +172,36 @@ class LoopBackend(InProcess):
         start = time.perf_counter()
         values: list[object] = []
         failures: list[Failure] = []
+        timings = Timings()
         try:
             for position, item in enumerate(items):
-                value, failure = await self._attempts(item, position, prior.get(position, 0) + 1)
+                value, failure = await self._attempts(
+                    item, position, prior.get(position, 0) + 1, timings
+                )
                 values.append(value)
                 if failure is not None:
                     failures.append(failure)
         except asyncio.CancelledError:
             raise  # the run is being stopped: this batch's future is cancelled
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit: handed back
-            return BatchResult(values, failures, time.perf_counter() - start, fatal=exc)
-        return BatchResult(values, failures, time.perf_counter() - start)
+            return BatchResult(
+                values, failures, time.perf_counter() - start, exc, _measured(timings)
+            )
+        return BatchResult(values, failures, time.perf_counter() - start, None, _measured(timings))
 
     async def _attempts(
-        self, item: object, position: int, attempt: int
+        self, item: object, position: int, attempt: int, timings: Timings
     ) -> tuple[object, Failure | None]:
-        """Await ``fn(item)`` until it returns or the policy gives up: ``(value, failure)``."""
+        """Await ``fn(item)`` until it returns or the policy gives up: ``(value, failure)``.
+
+        The item's duration, counted in `timings`, runs from the start of
+        each attempt's call to its end (time spent awaiting included, that
+        is what an awaiting item costs), summed over its attempts.
+        """
         policy = self._policy
         if attempt > 1:  # earlier attempts were lost: wait as a retry would
             await asyncio.sleep(policy.delay(attempt - 1))
+        clock = _ItemClock(timings, position)
         while True:
             try:
                 async with self._slots:
@@ -201,9 +213,14 @@ class LoopBackend(InProcess):
                         await asyncio.sleep(policy.pace.reserve() - time.monotonic())
                         if self._stopped:
                             raise asyncio.CancelledError  # noqa: TRY301 - as above
-                    return await self._call(item, attempt), None
+                    clock.start()
+                    value = await self._call(item, attempt)
+                    clock.stop(done=True)
+                    return value, None
             except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
-                if attempt <= policy.retries and isinstance(exc, policy.retry_on):
+                retry = attempt <= policy.retries and isinstance(exc, policy.retry_on)
+                clock.stop(done=not retry)
+                if retry:
                     await asyncio.sleep(policy.delay(attempt))  # backoff holds no slot
                     attempt += 1
                     continue
@@ -279,3 +296,33 @@ async def _shutdown_default_executor(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.wait_for(loop.shutdown_default_executor(), _GRACE)
     except TimeoutError:  # pragma: no cover - a call in the executor that never ends
         return
+
+
+def _measured(timings: Timings) -> Timings | None:
+    return timings if timings.counts else None
+
+
+class _ItemClock:
+    """Sums the durations of one item's attempts, and counts the item once it is done."""
+
+    __slots__ = ("position", "seconds", "started", "timings")
+
+    def __init__(self, timings: Timings, position: int) -> None:
+        self.timings = timings
+        self.position = position
+        self.seconds = 0.0
+        self.started: float | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def stop(self, *, done: bool) -> None:
+        """End the attempt running (if one started); with `done`, count the item."""
+        if self.started is None:
+            return
+        ended = time.monotonic()
+        self.seconds += ended - self.started
+        self.timings.span(self.started, ended)
+        self.started = None
+        if done:
+            self.timings.one(self.position, self.seconds)

@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final, overload
 
+from parmap._errors import ArgumentError
 from parmap._public import public
 
 from .items import ItemError, safe_repr, shorten
+from .timing import Timing, timing_line
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
     from typing import Self
 
-__all__ = ["Summary"]
+    from parmap._run.options import ParmapOptions
+
+__all__ = ["Origin", "Summary"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
+
+#: Characters of an item's repr that `Summary.to_dict` keeps.
+_DICT_REPR = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """How a run's Summary came about, as `Summary.rerun_failed` needs it; set by the run.
+
+    `rerun` is the function that runs the failed items again and merges the
+    two summaries (`parmap._run.rerun.rerun_failed`): the run hands it down,
+    so that this module never imports the machinery that runs anything.
+    """
+
+    #: The options the run was called with: a re-run's defaults.
+    options: Mapping[str, object]
+    rerun: Callable[[Summary[Any, Any], Callable[[Any], Any], Mapping[str, object]], Any]
+    #: The run's raw durations (a `parmap._run.timing.TimingLog`), for merging with a re-run's.
+    clock: object = None
+
 
 #: How many error types, and examples of each, a report shows before it says "... and N more".
 _REPORT_TYPES = 5
@@ -39,7 +66,12 @@ class Summary(Generic[T, R]):
         elapsed: Wall-clock seconds of the run.
         backend: Where the work ran, e.g. ``"threads ×32"`` or ``"processes ×2"``.
         notes: Anything the run decided on its own that the user should know,
-            e.g. why it ran on threads although ``kind="cpu"`` was asked.
+            e.g. why it ran on threads although ``kind="cpu"`` was asked, or
+            what `rerun_failed` did.
+        timing: How long the items' calls took where they ran (percentiles,
+            the slowest items, how busy the workers were): a `Timing`, or
+            ``None`` when no call was measured (e.g. every item was restored
+            from a checkpoint).
 
     Examples:
         >>> from parmap import parmap
@@ -61,11 +93,149 @@ class Summary(Generic[T, R]):
     elapsed: float = 0.0
     backend: str = ""
     notes: tuple[str, ...] = field(default=())
+    timing: Timing | None = None
+    #: Set by the run that made this summary: what `rerun_failed` needs.
+    _origin: Origin | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         """``True`` when no item failed."""
         return self.failed == 0
+
+    def failed_items(self) -> list[T]:
+        """The items that failed, in input order: what to run again.
+
+        They come from `errors`, so they are there with ``keep_results=False`` too.
+
+        Added in version 0.1.
+
+        Returns:
+            One item per entry of `errors`, in the same (input) order.
+
+        Examples:
+            >>> from parmap import parmap
+            >>> parmap(int, ["1", "x", "3", "y"]).failed_items()
+            ['x', 'y']
+        """
+        return [error.item for error in self.errors]
+
+    @overload
+    def rerun_failed(
+        self, fn: Callable[[T], Awaitable[S]], /, **options: Unpack[ParmapOptions]
+    ) -> Summary[T, R | S]: ...
+    @overload
+    def rerun_failed(
+        self, fn: Callable[[T], S], /, **options: Unpack[ParmapOptions]
+    ) -> Summary[T, R | S]: ...
+    def rerun_failed(
+        self, fn: Callable[[T], Any], /, **options: Unpack[ParmapOptions]
+    ) -> Summary[T, Any]:
+        """Run `fn` on the failed items only, and return this summary merged with the re-run.
+
+        The re-run takes the options of the run that made this summary
+        (``kind``, ``workers``, ``retries``, ``checkpoint``, ...); those passed
+        here replace them, and are checked before anything runs, as `parmap`
+        checks its own. This summary is not changed. In the summary returned:
+
+        * `total` is unchanged; an item the re-run fixed counts as succeeded,
+          and its result lands at its original index in `results` (which
+          stays empty after ``keep_results=False``);
+        * an item still failing keeps its original index in `errors`, with
+          the new exception, and `ItemError.attempts` adding up both runs';
+        * items the re-run did not reach (it was stopped early, or
+          interrupted) keep their original errors;
+        * `elapsed` is the two runs' time added up, `timing` covers both
+          runs' calls, and `notes` gains a line saying what the re-run did.
+
+        With ``checkpoint=`` the journal learns the items fixed. Calls chain:
+        ``summary.rerun_failed(fix).rerun_failed(fix)``, each taking the
+        options of the one before. A ``KeyboardInterrupt`` during the re-run
+        carries the merged summary so far as ``.summary``.
+
+        Added in version 0.1.
+
+        Args:
+            fn: Called once per failed item: the same function, or a fixed one.
+            **options: Any option of `parmap`, replacing the original run's.
+
+        Returns:
+            A new `Summary` over the original run's items.
+
+        Raises:
+            ArgumentError: An option is invalid (before any work starts), or
+                this summary was built by hand rather than returned by a run.
+
+        Examples:
+            >>> from parmap import parmap
+            >>> summary = parmap(int, ["1", "2.5", "3", "x"])
+            >>> summary.results
+            [1, None, 3, None]
+            >>> fixed = summary.rerun_failed(lambda text: round(float(text)))
+            >>> fixed.results, fixed.succeeded, fixed.failed, fixed.total
+            ([1, 2, 3, None], 3, 1, 4)
+            >>> fixed.errors[0].index, fixed.errors[0].attempts
+            (3, 2)
+            >>> fixed.notes[-1]
+            're-run of 2 failed items: 1 fixed, 1 still failing'
+        """
+        origin = self._origin
+        if origin is None:
+            msg = (
+                "this Summary was built by hand, not returned by a run, so it cannot run its "
+                "failed items again; run them with parmap(fn, summary.failed_items(), ...)"
+            )
+            raise ArgumentError(msg)
+        again: Summary[T, Any] = origin.rerun(self, fn, options)
+        return again
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain data, for logs and dashboards: ``json.dumps`` always takes it.
+
+        Holds the counts, ``elapsed``, ``backend``, ``notes``, ``timing``
+        (``None``, or its fields; ``slowest`` as ``{"index", "seconds"}``
+        entries), and one entry per error: ``index``, ``item`` (a repr, cut
+        to 200 characters), ``type`` (the qualified name), ``message``,
+        ``traceback`` and ``attempts``. Results are left out. Only str, int,
+        float (finite), bool, None, lists and dicts of them, whatever the
+        items and exceptions were.
+
+        Added in version 0.1.
+
+        Returns:
+            A new dict.
+
+        Examples:
+            >>> import json
+            >>> from parmap import parmap
+            >>> data = parmap(int, ["1", "x"]).to_dict()
+            >>> data["total"], data["failed"], data["errors"][0]["item"], data["errors"][0]["type"]
+            (2, 1, "'x'", 'ValueError')
+            >>> json.loads(json.dumps(data))["errors"][0]["index"]
+            1
+        """
+        timing = self.timing
+        return {
+            "total": _count(self.total),
+            "succeeded": _count(self.succeeded),
+            "failed": _count(self.failed),
+            "skipped": _count(self.skipped),
+            "ok": self.failed == 0,
+            "elapsed": _number(self.elapsed),
+            "backend": _text(self.backend),
+            "notes": [_text(note) for note in self.notes],
+            "timing": None if timing is None else _timing_dict(timing),
+            "errors": [
+                {
+                    "index": _count(error.index),
+                    "item": safe_repr(error.item, _DICT_REPR),
+                    "type": _text(error.type_name),
+                    "message": _text(error.message),
+                    "traceback": _text(error.traceback),
+                    "attempts": _count(error.attempts),
+                }
+                for error in self.errors
+            ],
+        }
 
     def raise_for_errors(self) -> Self:
         """Raise the items' exceptions as one `ExceptionGroup`; return the summary if none failed.
@@ -113,6 +283,13 @@ class Summary(Generic[T, R]):
                 bucket.append(error)
         return [(name, count, examples[name]) for name, count in counts.most_common()]
 
+    def _timing_line(self) -> str | None:
+        if self.timing is not None:
+            return timing_line(self.timing)
+        if self.skipped and not self.succeeded and not self.failed:
+            return "timing: no call was measured: every item was restored from the checkpoint"
+        return None
+
     def _headline(self) -> str:
         rate = self.total / self.elapsed if self.elapsed > 0 else 0.0
         parts = [f"{self.succeeded} ok", f"{self.failed} failed"]
@@ -132,6 +309,9 @@ class Summary(Generic[T, R]):
         It stays a few lines long however many items failed.
         """
         lines = [self._headline()]
+        timing = self._timing_line()
+        if timing is not None:
+            lines.append(f"  {timing}")
         groups = self._groups()
         for name, count, examples in groups[:_REPORT_TYPES]:
             indexes = ", ".join(str(error.index) for error in examples)
@@ -146,10 +326,24 @@ class Summary(Generic[T, R]):
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        """The counts and the backend on one line; the results stay out of it."""
+        """The counts, the backend and the error types on one line; the results stay out of it.
+
+        Examples:
+            >>> from parmap import parmap
+            >>> repr(parmap(int, ["1", "x", "y", None]))  # doctest: +ELLIPSIS
+            "<Summary total=4 ... errors={ValueError: 2, TypeError: 1}>"
+        """
+        errors = ""
+        if self.errors:
+            groups = self._groups()
+            shown = ", ".join(f"{name}: {count}" for name, count, _ in groups[:_REPORT_TYPES])
+            if len(groups) > _REPORT_TYPES:
+                shown += f", … {len(groups) - _REPORT_TYPES} more types"
+            errors = f" errors={{{shown}}}"
         return (
             f"<Summary total={self.total} succeeded={self.succeeded} failed={self.failed} "
-            f"skipped={self.skipped} elapsed={self.elapsed:.3f}s backend={self.backend!r}>"
+            f"skipped={self.skipped} elapsed={self.elapsed:.3f}s backend={self.backend!r}"
+            f"{errors}>"
         )
 
     def _repr_html_(self) -> str:
@@ -175,9 +369,55 @@ class Summary(Generic[T, R]):
             )
         table = f"<table>{''.join(rows)}</table>" if groups else ""
         notes = "".join(f"<p><em>note:</em> {esc(note)}</p>" for note in self.notes)
+        timing = self._timing_line()
+        timed = f"<p>{esc(timing)}</p>" if timing is not None else ""
         return (
-            f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{table}{notes}</div>"
+            f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{timed}{table}"
+            f"{notes}</div>"
         )
+
+
+def _text(value: object) -> str:
+    """A plain ``str`` of `value`: a str subclass is copied, anything else shown by repr."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    return safe_repr(value, _DICT_REPR)
+
+
+def _count(value: object) -> int | None:
+    """A plain ``int`` of `value`, or ``None`` when it is not one."""
+    try:
+        number: int = int(value)  # type: ignore[call-overload]  # checked by the try
+    except Exception:  # noqa: BLE001 - plain data or nothing
+        return None
+    return number
+
+
+def _number(value: object) -> float | None:
+    """A plain finite ``float`` of `value` (JSON has no NaN or infinity), or ``None``."""
+    try:
+        number = float(value)  # type: ignore[arg-type]  # checked by the try
+    except Exception:  # noqa: BLE001 - plain data or nothing
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _timing_dict(timing: Timing) -> dict[str, Any]:
+    return {
+        "measured": _count(timing.measured),
+        "p50": _number(timing.p50),
+        "p95": _number(timing.p95),
+        "max": _number(timing.max),
+        "slowest": [
+            {"index": _count(index), "seconds": _number(seconds)}
+            for index, seconds in timing.slowest
+        ],
+        "busy": _number(timing.busy),
+        "utilisation": _number(timing.utilisation),
+        "overhead": None if timing.overhead is None else _number(timing.overhead),
+    }
 
 
 public(Summary)

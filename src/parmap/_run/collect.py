@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from parmap._errors import WorkerDiedError
 from parmap._report.items import ItemError, Outcome
-from parmap._report.summary import Summary
+from parmap._report.summary import Origin, Summary
 from parmap._worker.records import describe
 
+from .timing import TimingLog
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from parmap._report.batches import Completed
 
@@ -117,6 +119,8 @@ class RunLog:
 
     backend: str = ""
     notes: list[str] = field(default_factory=list)
+    #: How many workers ran the items (1 in the calling thread); 0 until known.
+    workers: int = 0
 
 
 _make_outcome: Callable[[tuple[int, object, object, None]], Outcome[Any, Any]] = functools.partial(
@@ -128,13 +132,29 @@ class Collector(Generic[T, R]):
     """Accumulates a run's outcomes as batches finish, in any order.
 
     With ``keep_results=False`` it keeps counts and errors only, so memory
-    stays flat however many items pass through.
+    stays flat however many items pass through; the items' call durations
+    go into a `TimingLog`, flat too.
+
+    Given the run's `options` and a `rerun` function, the Summary it makes
+    can run its failed items again (`Summary.rerun_failed`). With `track`
+    (the number of items of a re-run), it keeps what became of each item:
+    `accounted` holds 0 (not reached), 1 (ran) or 2 (restored) per item.
     """
 
-    def __init__(self, *, keep_results: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        keep_results: bool = True,
+        options: Mapping[str, object] | None = None,
+        rerun: Callable[..., Any] | None = None,
+        track: int | None = None,
+    ) -> None:
         """Start the clock."""
         self._start = time.perf_counter()
+        self.clock = TimingLog()
         self._keep = keep_results
+        self._origin = (options if options is not None else {}, rerun)
+        self.accounted = bytearray(track) if track is not None else None
         self.results: list[R | None] = []
         self.errors: list[ItemError[T]] = []
         self.succeeded = 0
@@ -154,6 +174,12 @@ class Collector(Generic[T, R]):
         result = done.result
         ran = len(result.values) if result is not None else len(done.items)
         self._end = max(self._end, start + ran)
+        if result is not None and result.timings is not None:
+            self.clock.add(start, result.timings)
+        if self.accounted is not None:
+            self.accounted[start : start + ran] = b"\x01" * ran
+            for position in done.restored:
+                self.accounted[start + position] = 2
         errors = item_errors(done)
         self.errors.extend(errors)
         self.failed += len(errors)
@@ -180,14 +206,21 @@ class Collector(Generic[T, R]):
         With ``keep_results=False``, `results` is empty.
         """
         self.errors.sort(key=lambda error: error.index)
-        return Summary(
+        elapsed = time.perf_counter() - self._start
+        summary: Summary[T, R] = Summary(
             results=self.results[: self._end] if self._keep else [],
             errors=self.errors,
             total=self.succeeded + self.failed + self.skipped,
             succeeded=self.succeeded,
             failed=self.failed,
             skipped=self.skipped,
-            elapsed=time.perf_counter() - self._start,
+            elapsed=elapsed,
             backend=self.log.backend,
             notes=tuple(self.log.notes),
+            timing=self.clock.finish(elapsed, self.log.workers),
         )
+        options, rerun = self._origin
+        if rerun is not None:
+            origin = Origin(options=options, rerun=rerun, clock=self.clock)
+            object.__setattr__(summary, "_origin", origin)  # a field no caller sets by hand
+        return summary

@@ -132,6 +132,7 @@ def _run(
         yield from found.done
         if found.kind is None:
             log.backend = SERIAL_BACKEND
+            log.workers = 1
             yield from run_here(fn, source, policy, restore=restore)
             return
         chosen = found.kind
@@ -151,6 +152,7 @@ def _run(
         timeout=limits.timeout,
     )
     log.backend = backend.description
+    log.workers = count
     sizer: Sizer
     measured: str | None = None
     if isinstance(options.batch_size, int):

@@ -109,7 +109,8 @@ class Flight(Generic[T]):
             values = values[:ran]
             failures = [f for f in failures if f.position < ran]
         failures.sort(key=lambda failure: failure.position)
-        return BatchResult(values, failures, result.seconds, result.fatal)
+        timings = result.timings.moved(self.positions) if result.timings is not None else None
+        return BatchResult(values, failures, result.seconds, result.fatal, timings)
 
     def merge_failed(self, exc: Exception) -> BatchResult:
         """The result of a batch whose unfinished items all failed with `exc`."""

@@ -104,13 +104,15 @@ class MapOptions(_SharedOptions[Any], total=False):
     ordered: bool
 
 
-#: Which entry point options are for: ``"map"`` is a decorator's, for both parmap and imap.
-Entry = Literal["parmap", "amap", "imap", "map"]
+#: Which entry point options are for: ``"map"`` is a decorator's, for both parmap and imap;
+#: ``"rerun_failed"`` is `Summary.rerun_failed`'s, which takes those of `parmap`.
+Entry = Literal["parmap", "amap", "imap", "map", "rerun_failed"]
 
 _SHARED = frozenset(_SharedOptions.__annotations__)
 ACCEPTED: dict[str, frozenset[str]] = {
     "parmap": _SHARED | {"keep_results"},
     "amap": _SHARED | {"keep_results"},
+    "rerun_failed": _SHARED | {"keep_results"},
     "imap": _SHARED | {"ordered"},
     "map": _SHARED | {"keep_results", "ordered"},
 }

@@ -92,7 +92,7 @@ def check_options(options: Mapping[str, object], *, entry: Entry) -> Plan:
         tracking,
         keep_results=bool(flags["keep_results"]),
         # parmap collects batches as they finish; its results are put in order by index
-        ordered=bool(flags["ordered"]) and entry != "parmap",
+        ordered=bool(flags["ordered"]) and entry not in {"parmap", "rerun_failed"},
     )
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from itertools import islice
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from .records import BatchResult, Failure, describe
+from .timing import Segments, Timings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, MutableSequence, Sequence
@@ -146,50 +148,68 @@ def _run_plain(
 
     The loop runs inside one ``try`` that is re-entered after each failure:
     on Python 3.11+ a ``try`` costs nothing until something raises, so a
-    batch of tiny items pays no per-item price for the safety net.
+    batch of tiny items pays no per-item price for the safety net. Items are
+    timed in segments (`Segments`), so tiny ones still run in a C-level loop.
     """
     values: list[object] = []
     append = values.append
     failures: list[Failure] = []
     remaining = iter(items)
+    clock = Segments()
     if progress is not None:
         progress[ATTEMPT] = 1
     try:
         while True:
             try:
-                _loop(fn, remaining, values, stop, progress)
+                _loop(fn, remaining, values, stop, progress, clock)
             except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
+                clock.close(len(values) + 1)  # the call that raised took its time too
                 failures.append(describe(len(values), exc))
                 append(None)
                 continue
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's process
-                return BatchResult(values, failures, fatal=exc)
-            return BatchResult(values, failures)
+                clock.close(len(values))
+                return BatchResult(values, failures, fatal=exc, timings=_measured(clock))
+            return BatchResult(values, failures, timings=_measured(clock))
     finally:
         if progress is not None:
             progress[POSITION] = -1
 
 
-def _loop(
+def _measured(clock: Segments) -> Timings | None:
+    timings = clock.timings
+    return timings if timings.counts else None
+
+
+def _loop(  # noqa: PLR0917 - the batch's state, passed on for speed
     fn: Callable[[object], object],
     remaining: Iterator[object],
     values: list[object],
     stop: StopFlag | None,
     progress: Progress | None,
+    clock: Segments,
 ) -> None:
-    """Append ``fn(item)`` for each remaining item; whatever `fn` raises propagates."""
+    """Append ``fn(item)`` for each remaining item, one segment at a time; errors propagate."""
     append = values.append
-    if progress is not None:
-        for item in remaining:
-            progress[POSITION] = len(values)
-            append(fn(item))
-    elif stop is None:  # a loop in C; extend keeps what came before a call that raised
-        values.extend(map(fn, remaining))
-    else:
-        for item in remaining:
-            if stop.stopped:
-                break
-            append(fn(item))
+    clock.open(len(values))
+    while True:
+        size = clock.size
+        if progress is not None:
+            for item in islice(remaining, size):
+                progress[POSITION] = len(values)
+                append(fn(item))
+        elif stop is None:  # a loop in C; extend keeps what came before a call that raised
+            values.extend(map(fn, islice(remaining, size)))
+        else:
+            for item in islice(remaining, size):
+                if stop.stopped:
+                    clock.close(len(values))
+                    return
+                append(fn(item))
+        ran = len(values) - clock.at
+        clock.close(len(values))
+        if ran < size:
+            return
 
 
 def _run_tracked(
@@ -204,20 +224,21 @@ def _run_tracked(
     """One item at a time, with retries, reporting each attempt to `progress`."""
     values: list[object] = []
     failures: list[Failure] = []
+    timings = Timings()
     try:
         for position, item in enumerate(items):
             if stop is not None and stop.stopped:
                 break
-            value, failure = _attempts(fn, item, position, policy, progress, prior)
+            value, failure = _attempts(fn, item, position, policy, progress, prior, timings)
             values.append(value)
             if failure is not None:
                 failures.append(failure)
     except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
-        return BatchResult(values, failures, fatal=exc)
+        return BatchResult(values, failures, fatal=exc, timings=timings if timings.counts else None)
     finally:
         if progress is not None:
             progress[POSITION] = -1
-    return BatchResult(values, failures)
+    return BatchResult(values, failures, timings=timings if timings.counts else None)
 
 
 def _attempts(  # noqa: PLR0917 - one item and how to run it
@@ -227,14 +248,19 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
     policy: Policy,
     progress: Progress | None,
     prior: dict[int, int],
+    timings: Timings,
 ) -> tuple[object, Failure | None]:
     """Call ``fn(item)`` until it returns or the policy gives up.
+
+    The item's duration, counted in `timings`, is the sum of its attempts'
+    calls: waits between attempts and for a turn (``rate=``) are left out.
 
     Returns ``(value, None)``, or ``(None, failure)``.
     """
     attempt = prior.get(position, 0) + 1
     if attempt > 1:  # earlier attempts were lost to a timeout: wait as a retry would
         _pause(policy.delay(attempt - 1), progress)
+    seconds = 0.0
     while True:
         if policy.pace is not None:  # waiting for its turn is not part of the attempt
             _pause(0.0, progress)
@@ -246,14 +272,27 @@ def _attempts(  # noqa: PLR0917 - one item and how to run it
             progress[STARTED] = time.monotonic_ns()
             progress[ATTEMPT] = attempt
             progress[POSITION] = position
+        started = time.monotonic()
         try:
-            return fn(item), None
+            value = fn(item)
         except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
+            ended = time.monotonic()
+            seconds += ended - started
             if attempt <= policy.retries and isinstance(exc, policy.retry_on):
+                timings.span(started, ended)
                 _pause(policy.delay(attempt), progress)
                 attempt += 1
                 continue
+            _count(timings, position, seconds, started, ended)
             return None, describe(position, exc, attempts=attempt)
+        ended = time.monotonic()
+        _count(timings, position, seconds + ended - started, started, ended)
+        return value, None
+
+
+def _count(timings: Timings, position: int, seconds: float, started: float, ended: float) -> None:
+    timings.one(position, seconds)
+    timings.span(started, ended)
 
 
 def _pace_failed(exc: OSError) -> Exception:

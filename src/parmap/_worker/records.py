@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .timing import Timings
 
 __all__ = ["BatchResult", "Failure", "LostItem", "describe", "qualified_name"]
 
@@ -28,13 +32,15 @@ class BatchResult:
     ``values`` has one entry per item that was run (``None`` where it failed);
     it is shorter than the batch when the batch stopped early: `fatal` holds
     the ``KeyboardInterrupt``/``SystemExit`` that stopped it, or the run was
-    being cancelled.
+    being cancelled. `timings` holds the items' call durations (``None``
+    where none was measured).
     """
 
     values: list[object]
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     fatal: BaseException | None = None
+    timings: Timings | None = None
 
 
 class LostItem(Exception):  # noqa: N818 - an internal signal between the pool and the dispatcher

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._report.items import ItemError as ItemError
     from ._report.items import Outcome as Outcome
     from ._report.summary import Summary as Summary
+    from ._report.timing import Timing as Timing
     from ._run.options import Kind as Kind
     from ._run.options import MapOptions as MapOptions
 
@@ -41,6 +42,7 @@ __all__ = [
     "ParmapError",
     "RemoteError",
     "Summary",
+    "Timing",
     "TransportError",
     "UnpicklableFunctionError",
     "WorkerDiedError",
@@ -76,6 +78,7 @@ _HOMES = {
     "ItemError": "._report.items",
     "Outcome": "._report.items",
     "Summary": "._report.summary",
+    "Timing": "._report.timing",
 }
 
 

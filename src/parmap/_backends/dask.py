@@ -46,7 +46,7 @@ from distributed.scheduler import KilledWorker
 from parmap._errors import UnpicklableFunctionError, WorkerDiedError
 from parmap._worker.process import Job, Shipment, run_shipped_batch
 from parmap._worker.records import BatchResult, Failure, describe
-from parmap._worker.timing import Timings
+from parmap._worker.timing import Measured, Timings
 from parmap._worker.transport import unpack_result
 
 from .shipping import batch_payload, pickle_job
@@ -309,8 +309,8 @@ class _Pieces:
         return BatchResult(values, failures, seconds, None, _measured(timings))
 
 
-def _measured(timings: Timings) -> Timings | None:
-    return timings if timings.counts else None
+def _measured(timings: Timings) -> Measured | None:
+    return timings.packed() if timings.counts else None
 
 
 def _as_exception(error: BaseException) -> Exception:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from parmap._worker.batch import Policy
 from parmap._worker.records import BatchResult, Failure, describe
-from parmap._worker.timing import Timings
+from parmap._worker.timing import Measured, Timings
 
 from .base import InProcess
 
@@ -298,8 +298,8 @@ async def _shutdown_default_executor(loop: asyncio.AbstractEventLoop) -> None:
         return
 
 
-def _measured(timings: Timings) -> Timings | None:
-    return timings if timings.counts else None
+def _measured(timings: Timings) -> Measured | None:
+    return timings.packed() if timings.counts else None
 
 
 class _ItemClock:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from parmap._errors import WorkerDiedError
 from parmap._report.batches import Completed
 from parmap._worker.records import BatchResult, Failure, LostItem, describe
+from parmap._worker.timing import moved
 
 if TYPE_CHECKING:
     from parmap._journal.journal import Restored
@@ -109,7 +110,7 @@ class Flight(Generic[T]):
             values = values[:ran]
             failures = [f for f in failures if f.position < ran]
         failures.sort(key=lambda failure: failure.position)
-        timings = result.timings.moved(self.positions) if result.timings is not None else None
+        timings = moved(result.timings, self.positions) if result.timings is not None else None
         return BatchResult(values, failures, result.seconds, result.fatal, timings)
 
     def merge_failed(self, exc: Exception) -> BatchResult:

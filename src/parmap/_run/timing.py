@@ -20,7 +20,7 @@ from parmap._worker.timing import SLOWEST, bucket_seconds
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from parmap._worker.timing import Timings
+    from parmap._worker.timing import Measured
 
 __all__ = ["MAX_SPANS", "TimingLog"]
 
@@ -50,17 +50,18 @@ class TimingLog:
         self.capacity = 0.0
         self.idle: float | None = None
 
-    def add(self, start: int, timings: Timings) -> None:
+    def add(self, start: int, measured: Measured) -> None:
         """Count a finished batch's calls; its first item is the input's item number `start`."""
-        self.busy += timings.busy
+        busy, batch, slowest, longest, shortest, _, first, last = measured
+        self.busy += busy
         counts = self.counts
-        for key, count in timings.counts.items():
+        for key, count in batch.items():
             counts[key] = counts.get(key, 0) + count
-        self.longest = max(self.longest, timings.longest)
-        self.shortest = min(self.shortest, timings.shortest)
-        for seconds, position in timings.slowest:
+        self.longest = max(self.longest, longest)
+        self.shortest = min(self.shortest, shortest)
+        for seconds, position in slowest:
             self._keep((seconds, start + position))
-        self._cover(timings.first, timings.last)
+        self._cover(first, last)
 
     def _keep(self, entry: tuple[float, int]) -> None:
         if len(self.slowest) < SLOWEST:
@@ -105,10 +106,11 @@ class TimingLog:
         for seconds, index in sorted(self.slowest, reverse=True):
             if all(index != seen for _, seen in ranked):  # re-run: an item's slower run
                 ranked.append((seconds, index))
+        p50, p95 = self._quantiles((0.5, 0.95), measured)
         return Timing(
             measured=measured,
-            p50=self._quantile(0.5, measured),
-            p95=self._quantile(0.95, measured),
+            p50=p50,
+            p95=p95,
             max=self.longest,
             slowest=tuple((index, seconds) for seconds, index in ranked),
             busy=self.busy,
@@ -118,15 +120,16 @@ class TimingLog:
             ),
         )
 
-    def _quantile(self, share: float, measured: int) -> float:
-        """The duration below which `share` of the calls fall, read from the histogram."""
-        rank = max(1, math.ceil(share * measured))
+    def _quantiles(self, shares: tuple[float, ...], measured: int) -> list[float]:
+        """The durations below which each of `shares` (ascending) of the calls fall."""
+        found: list[float] = []
+        ranks = [max(1, math.ceil(share * measured)) for share in shares]
         seen = 0
         for key in sorted(self.counts):
             seen += self.counts[key]
-            if seen >= rank:
-                return min(max(bucket_seconds(key), self.shortest), self.longest)
-        return self.longest  # pragma: no cover - the counts add up to `measured`
+            while len(found) < len(ranks) and seen >= ranks[len(found)]:
+                found.append(min(max(bucket_seconds(key), self.shortest), self.longest))
+        return found
 
     def merged(self, again: TimingLog, indexes: Sequence[int]) -> TimingLog:
         """This finished run's durations and those of its re-run, as one (both runs' time).

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, MutableSequence, Sequence
 
     from .rate import Pacer
+    from .timing import Measured
 
     #: Where a worker reports its progress: a slot of shared memory, or a list.
     Progress = MutableSequence[int] | memoryview
@@ -176,9 +177,9 @@ def _run_plain(
             progress[POSITION] = -1
 
 
-def _measured(clock: Segments) -> Timings | None:
+def _measured(clock: Segments) -> Measured | None:
     timings = clock.timings
-    return timings if timings.counts else None
+    return timings.packed() if timings.counts else None
 
 
 def _loop(  # noqa: PLR0917 - the batch's state, passed on for speed
@@ -234,11 +235,13 @@ def _run_tracked(
             if failure is not None:
                 failures.append(failure)
     except BaseException as exc:  # noqa: BLE001 - handed to the caller's process to re-raise
-        return BatchResult(values, failures, fatal=exc, timings=timings if timings.counts else None)
+        return BatchResult(
+            values, failures, fatal=exc, timings=timings.packed() if timings.counts else None
+        )
     finally:
         if progress is not None:
             progress[POSITION] = -1
-    return BatchResult(values, failures, timings=timings if timings.counts else None)
+    return BatchResult(values, failures, timings=timings.packed() if timings.counts else None)
 
 
 def _attempts(  # noqa: PLR0917 - one item and how to run it

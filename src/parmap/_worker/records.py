@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .timing import Timings
+    from .timing import Measured
 
 __all__ = ["BatchResult", "Failure", "LostItem", "describe", "qualified_name"]
 
@@ -40,7 +40,7 @@ class BatchResult:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     fatal: BaseException | None = None
-    timings: Timings | None = None
+    timings: Measured | None = None
 
 
 class LostItem(Exception):  # noqa: N818 - an internal signal between the pool and the dispatcher

@@ -7,13 +7,13 @@ batch times its items in *segments* (`Segments`):
 
 ::
 
-    first item of the batch ─▶ timed alone
+    first segment of the batch ─▶ as long as the last one this process chose (at first: one item)
     an item (or a segment's mean) ≥ SLOW_ITEM ─▶ the next item is timed alone
     otherwise ─▶ the next ~SEGMENT_SECONDS of items run as one segment (still in C),
                  timed together: each of them counts with the segment's mean
 
-What a batch measured travels back in its `BatchResult` as a small
-`Timings`: a log-spaced histogram of durations, the few slowest items timed
+What a batch measured travels back in its `BatchResult` as a small tuple
+(`Measured`, from `Timings`): a log-spaced histogram of durations, the few slowest items timed
 alone, the busy seconds, and when the batch's first call started and its last
 ended, on `time.monotonic` (one clock for every process of a machine), so
 the caller can tell the time no call of the run was running.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,10 +34,12 @@ __all__ = [
     "SEGMENT_SECONDS",
     "SLOWEST",
     "SLOW_ITEM",
+    "Measured",
     "Segments",
     "Timings",
     "bucket",
     "bucket_seconds",
+    "moved",
 ]
 
 #: An item this slow (seconds) is timed alone: the cost of timing it is under 0.1% of it.
@@ -75,24 +76,50 @@ def bucket_seconds(index: int) -> float:
     return float(2 ** ((index + 0.5) / BUCKETS_PER_DOUBLING))
 
 
-@dataclass(slots=True)
 class Timings:
-    """What one batch measured of its items' calls (or, merged, several batches)."""
+    """What one batch measured of its items' calls (or, merged, several batches).
 
-    #: Seconds spent in calls, summed over the items.
-    busy: float = 0.0
-    #: Items per histogram bucket (`bucket`); an item of a segment counts with its mean.
-    counts: dict[int, int] = field(default_factory=dict)
-    #: The slowest items timed alone, a min-heap of ``(seconds, position)``, at most `SLOWEST`.
-    slowest: list[tuple[float, int]] = field(default_factory=list)
-    #: The longest and shortest duration counted (an item's, or a segment's mean).
-    longest: float = 0.0
-    shortest: float = math.inf
-    #: How many items were timed alone.
-    alone: int = 0
-    #: `time.monotonic` when the first call started and the last one ended.
-    first: float = math.inf
-    last: float = 0.0
+    It travels back with its batch as a plain tuple (`packed`, `Measured`).
+    """
+
+    __slots__ = ("alone", "busy", "counts", "first", "last", "longest", "shortest", "slowest")
+
+    def __init__(self) -> None:
+        """Nothing counted yet."""
+        #: Seconds spent in calls, summed over the items.
+        self.busy = 0.0
+        #: Items per histogram bucket (`bucket`); an item of a segment counts with its mean.
+        self.counts: dict[int, int] = {}
+        #: The slowest items timed alone, a min-heap of ``(seconds, position)``, at most `SLOWEST`.
+        self.slowest: list[tuple[float, int]] = []
+        #: The longest and shortest duration counted (an item's, or a segment's mean).
+        self.longest = 0.0
+        self.shortest = math.inf
+        #: How many items were timed alone.
+        self.alone = 0
+        #: `time.monotonic` when the first call started and the last one ended.
+        self.first = math.inf
+        self.last = 0.0
+
+    def packed(self) -> Measured:
+        """These timings as the plain tuple a `BatchResult` carries (see `Measured`)."""
+        return (
+            self.busy,
+            self.counts,
+            self.slowest,
+            self.longest,
+            self.shortest,
+            self.alone,
+            self.first,
+            self.last,
+        )
+
+    @classmethod
+    def of(cls, measured: Measured) -> Timings:
+        """Timings to add to, from their plain tuple."""
+        timings = cls()
+        timings.absorb(measured)
+        return timings
 
     def one(self, position: int, seconds: float) -> None:
         """Count one item's call, timed alone."""
@@ -128,28 +155,43 @@ class Timings:
         """How many items' calls were counted."""
         return sum(self.counts.values())
 
-    def moved(self, positions: Sequence[int]) -> Timings:
-        """These timings with each slowest item's position `p` read as ``positions[p]``."""
-        self.slowest = [(seconds, positions[p]) for seconds, p in self.slowest]
-        heapq.heapify(self.slowest)
-        return self
-
-    def absorb(self, other: Timings, offset: int = 0) -> None:
-        """Add the calls `other` counted; its positions are `offset` further on in this batch."""
-        self.busy += other.busy
-        counts = self.counts
-        for key, count in other.counts.items():
-            counts[key] = counts.get(key, 0) + count
-        self.alone += other.alone
-        self.longest = max(self.longest, other.longest)
-        self.shortest = min(self.shortest, other.shortest)
-        self.span(other.first, other.last)
-        for seconds, position in other.slowest:
+    def absorb(self, measured: Measured, offset: int = 0) -> None:
+        """Add the calls another batch counted, its positions `offset` further on in this one."""
+        busy, counts, slowest, longest, shortest, alone, first, last = measured
+        self.busy += busy
+        mine = self.counts
+        for key, count in counts.items():
+            mine[key] = mine.get(key, 0) + count
+        self.alone += alone
+        self.longest = max(self.longest, longest)
+        self.shortest = min(self.shortest, shortest)
+        self.span(first, last)
+        for seconds, position in slowest:
             entry = (seconds, position + offset)
             if len(self.slowest) < SLOWEST:
                 heapq.heappush(self.slowest, entry)
             elif seconds > self.slowest[0][0]:
                 heapq.heapreplace(self.slowest, entry)
+
+
+#: A batch's `Timings` as it travels: a tuple of builtins, which pickles in a fraction of
+#: the time an instance takes (no class to look up on either side). In the order of
+#: `Timings.packed`: busy, counts, slowest, longest, shortest, alone, first, last.
+Measured = tuple[float, dict[int, int], list[tuple[float, int]], float, float, int, float, float]
+
+
+def moved(measured: Measured, positions: Sequence[int]) -> Measured:
+    """`measured` with each slowest item's position `p` read as ``positions[p]``."""
+    busy, counts, slowest, longest, shortest, alone, first, last = measured
+    relabelled = [(seconds, positions[p]) for seconds, p in slowest]
+    heapq.heapify(relabelled)
+    return busy, counts, relabelled, longest, shortest, alone, first, last
+
+
+#: The size of the segment this process last chose: a batch of tiny items after others
+#: starts with one segment for all of them, instead of timing its first item alone. A
+#: hint only: threads share it, and whichever wrote last is as good as any.
+_hint = 1
 
 
 class Segments:
@@ -165,9 +207,9 @@ class Segments:
     __slots__ = ("at", "size", "start", "timings")
 
     def __init__(self) -> None:
-        """Nothing measured yet; the first segment is the first item, alone."""
+        """Nothing measured yet; the first segment is as long as this process's last one."""
         self.timings = Timings()
-        self.size = 1
+        self.size = _hint
         self.at = 0
         self.start = 0.0
 
@@ -179,6 +221,7 @@ class Segments:
 
     def close(self, end: int) -> None:
         """Count the items from the open segment's start up to `end`; the next one starts now."""
+        global _hint  # noqa: PLW0603 - see _hint
         now = time.monotonic()
         count = end - self.at
         if count <= 0:
@@ -193,8 +236,10 @@ class Segments:
             mean = seconds / count
         timings.last = now
         if mean >= SLOW_ITEM:
-            self.size = 1
+            size = 1
         else:
-            self.size = min(MAX_SEGMENT, max(2, int(SEGMENT_SECONDS / max(mean, _FLOOR))))
+            size = min(MAX_SEGMENT, max(2, int(SEGMENT_SECONDS / max(mean, _FLOOR))))
+        if size != self.size:
+            self.size = _hint = size
         self.at = end
         self.start = now

@@ -30,6 +30,7 @@ PUBLIC_NAMES = [
     "ParmapError",
     "RemoteError",
     "Summary",
+    "Timing",
     "TransportError",
     "UnpicklableFunctionError",
     "WorkerDiedError",
@@ -131,8 +132,9 @@ def test_every_public_name_exists(name: str) -> None:
 
 
 def test_exported_classes_are_found() -> None:
-    """The exported classes: six exceptions, ItemError, MapOptions, Outcome, Parallel, Summary."""
-    assert len(_exported_classes()) == 11
+    """The exported classes: six exceptions, ItemError, MapOptions, Outcome, Parallel, Summary,
+    Timing."""
+    assert len(_exported_classes()) == 12
 
 
 @pytest.mark.parametrize("cls", _exported_classes(), ids=lambda cls: cls.__name__)

@@ -78,8 +78,9 @@ def test_tiny_items_are_timed_in_segments(clock: FakeClock) -> None:
     assert Timings.of(again).alone == 0  # the next batch starts where this process left off
 
 
-def test_a_slow_segment_goes_back_to_timing_items_alone() -> None:
+def test_a_slow_segment_goes_back_to_timing_items_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a segment whose mean is slow, the next item is timed alone; after a quick one, many."""
+    monkeypatch.setattr(worker_timing, "_hint", 1)
     segments = Segments()
     segments.open(0)
     assert segments.size == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, assert_type
 
-from parmap import ItemError, Outcome, Summary, each, imap, parallel, parmap
+from parmap import ItemError, Outcome, Summary, Timing, each, imap, parallel, parmap
 
 
 def to_length(text: str) -> int:
@@ -92,3 +92,16 @@ long_run = parmap(
     key=lambda text: text.upper(),
 )
 assert_type(long_run, Summary[str, int])
+
+assert_type(summary.failed_items(), list[str])
+assert_type(summary.timing, Timing | None)
+if summary.timing is not None:
+    assert_type(summary.timing.p95, float)
+    assert_type(summary.timing.slowest, tuple[tuple[int, float], ...])
+    assert_type(summary.timing.overhead, float | None)
+assert_type(summary.to_dict(), dict[str, Any])
+assert_type(summary.rerun_failed(to_length), Summary[str, int])
+assert_type(summary.rerun_failed(to_length, kind="cpu", retries=2), Summary[str, int])
+assert_type(summary.rerun_failed(str.upper), Summary[str, int | str])
+assert_type(summary.rerun_failed(fetch_length, workers=4), Summary[str, int])
+assert_type(summary.rerun_failed(to_length).rerun_failed(to_length), Summary[str, int])

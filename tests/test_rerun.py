@@ -316,3 +316,30 @@ def test_a_real_rerun_keeps_the_counts_adding_up(
         for error in summary.errors:
             if error.index not in expected:
                 assert again.results[error.index] == ("fixed", error.item)
+
+
+def test_a_summary_pickles_without_its_run() -> None:
+    """A summary pickles even when its run's options do not; unpickled, it cannot re-run."""
+    import pickle  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(2) as executor:
+        summary = parmap(fail_on_sevens, range(10), executor=executor)
+        back = pickle.loads(pickle.dumps(summary))  # noqa: S301 - our own bytes
+        assert (back.results, back.failed, back.timing) == (
+            summary.results,
+            summary.failed,
+            summary.timing,
+        )
+        assert summary.rerun_failed(times_ten).ok  # the original still can, on the executor
+    with pytest.raises(ArgumentError, match="unpickled"):
+        back.rerun_failed(times_ten)
+
+
+def test_the_report_of_a_merged_summary() -> None:
+    """str() of a merged summary shows the re-run's note and the still-failing types."""
+    summary = parmap(fail_on_sevens, range(30))
+    text = str(summary.rerun_failed(fail_on_fourteens))
+    assert "KeyError ×3 (items 0, 14, 28)" in text
+    assert "note: re-run of 5 failed items: 2 fixed, 3 still failing" in text
+    assert "errors={KeyError: 3}" in repr(summary.rerun_failed(fail_on_fourteens))

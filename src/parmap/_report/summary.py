@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final, overload
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final, overload
 from parmap._errors import ArgumentError
 from parmap._public import public
 
+from .export import summary_dict
 from .items import ItemError, safe_repr, shorten
 from .timing import Timing, timing_line
 
@@ -25,9 +25,6 @@ __all__ = ["Origin", "Summary"]
 T = TypeVar("T")
 R = TypeVar("R")
 S = TypeVar("S")
-
-#: Characters of an item's repr that `Summary.to_dict` keeps.
-_DICT_REPR = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +99,16 @@ class Summary(Generic[T, R]):
         """``True`` when no item failed."""
         return self.failed == 0
 
+    def __getstate__(self) -> dict[str, object]:
+        """What pickling keeps: everything but the run's origin, which is this process's.
+
+        An unpickled summary reports as the original does; it has no run to
+        repeat (`rerun_failed` says what to call instead).
+        """
+        state = dict(self.__dict__)
+        state.pop("_origin", None)
+        return state
+
     def failed_items(self) -> list[T]:
         """The items that failed, in input order: what to run again.
 
@@ -163,7 +170,8 @@ class Summary(Generic[T, R]):
 
         Raises:
             ArgumentError: An option is invalid (before any work starts), or
-                this summary was built by hand rather than returned by a run.
+                this summary was not returned by a run in this process (built
+                by hand, or unpickled).
 
         Examples:
             >>> from parmap import parmap
@@ -181,8 +189,9 @@ class Summary(Generic[T, R]):
         origin = self._origin
         if origin is None:
             msg = (
-                "this Summary was built by hand, not returned by a run, so it cannot run its "
-                "failed items again; run them with parmap(fn, summary.failed_items(), ...)"
+                "this Summary was not returned by a run in this process (it was built by hand, "
+                "or unpickled), so it cannot run its failed items again; run them with "
+                "parmap(fn, summary.failed_items(), ...)"
             )
             raise ArgumentError(msg)
         again: Summary[T, Any] = origin.rerun(self, fn, options)
@@ -213,29 +222,7 @@ class Summary(Generic[T, R]):
             >>> json.loads(json.dumps(data))["errors"][0]["index"]
             1
         """
-        timing = self.timing
-        return {
-            "total": _count(self.total),
-            "succeeded": _count(self.succeeded),
-            "failed": _count(self.failed),
-            "skipped": _count(self.skipped),
-            "ok": self.failed == 0,
-            "elapsed": _number(self.elapsed),
-            "backend": _text(self.backend),
-            "notes": [_text(note) for note in self.notes],
-            "timing": None if timing is None else _timing_dict(timing),
-            "errors": [
-                {
-                    "index": _count(error.index),
-                    "item": safe_repr(error.item, _DICT_REPR),
-                    "type": _text(error.type_name),
-                    "message": _text(error.message),
-                    "traceback": _text(error.traceback),
-                    "attempts": _count(error.attempts),
-                }
-                for error in self.errors
-            ],
-        }
+        return summary_dict(self)
 
     def raise_for_errors(self) -> Self:
         """Raise the items' exceptions as one `ExceptionGroup`; return the summary if none failed.
@@ -375,49 +362,6 @@ class Summary(Generic[T, R]):
             f"<div class='parmap-summary'><p><b>{esc(self._headline())}</b></p>{timed}{table}"
             f"{notes}</div>"
         )
-
-
-def _text(value: object) -> str:
-    """A plain ``str`` of `value`: a str subclass is copied, anything else shown by repr."""
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    return safe_repr(value, _DICT_REPR)
-
-
-def _count(value: object) -> int | None:
-    """A plain ``int`` of `value`, or ``None`` when it is not one."""
-    try:
-        number: int = int(value)  # type: ignore[call-overload]  # checked by the try
-    except Exception:  # noqa: BLE001 - plain data or nothing
-        return None
-    return number
-
-
-def _number(value: object) -> float | None:
-    """A plain finite ``float`` of `value` (JSON has no NaN or infinity), or ``None``."""
-    try:
-        number = float(value)  # type: ignore[arg-type]  # checked by the try
-    except Exception:  # noqa: BLE001 - plain data or nothing
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _timing_dict(timing: Timing) -> dict[str, Any]:
-    return {
-        "measured": _count(timing.measured),
-        "p50": _number(timing.p50),
-        "p95": _number(timing.p95),
-        "max": _number(timing.max),
-        "slowest": [
-            {"index": _count(index), "seconds": _number(seconds)}
-            for index, seconds in timing.slowest
-        ],
-        "busy": _number(timing.busy),
-        "utilisation": _number(timing.utilisation),
-        "overhead": None if timing.overhead is None else _number(timing.overhead),
-    }
 
 
 public(Summary)

@@ -343,3 +343,22 @@ def test_the_report_of_a_merged_summary() -> None:
     assert "KeyError ×3 (items 0, 14, 28)" in text
     assert "note: re-run of 5 failed items: 2 fixed, 3 still failing" in text
     assert "errors={KeyError: 3}" in repr(summary.rerun_failed(fail_on_fourteens))
+
+
+def test_items_the_journal_has_done_since_are_restored_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items another run finished in the journal meanwhile are restored: skipped, not run."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    journal = tmp_path / "run.db"
+    summary = parmap(fail_on_sevens, range(20), checkpoint=journal)
+    parmap(times_ten, [7, 14], checkpoint=journal)
+    calls = Calls(fail_on_sevens)
+    again = summary.rerun_failed(calls)
+    assert calls.items == [0]
+    assert (again.succeeded, again.failed, again.skipped) == (17, 1, 2)
+    assert again.results[7] == 70
+    assert again.notes[-1] == (
+        "re-run of 3 failed items: 0 fixed, 2 restored from the checkpoint, 1 still failing"
+    )
+    check_counts(again)

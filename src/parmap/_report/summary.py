@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, final, overload
 from parmap._errors import ArgumentError
 from parmap._public import public
 
-from .export import summary_dict
+from .export import ITEM_REPR, plain_count, plain_number, plain_text, timing_dict
 from .items import ItemError, safe_repr, shorten
 from .timing import Timing, timing_line
 
@@ -128,14 +128,14 @@ class Summary(Generic[T, R]):
 
     @overload
     def rerun_failed(
-        self, fn: Callable[[T], Awaitable[S]], /, **options: Unpack[ParmapOptions]
+        self, fn: Callable[[T], Awaitable[S]], /, **options: Unpack[ParmapOptions[T]]
     ) -> Summary[T, R | S]: ...
     @overload
     def rerun_failed(
-        self, fn: Callable[[T], S], /, **options: Unpack[ParmapOptions]
+        self, fn: Callable[[T], S], /, **options: Unpack[ParmapOptions[T]]
     ) -> Summary[T, R | S]: ...
     def rerun_failed(
-        self, fn: Callable[[T], Any], /, **options: Unpack[ParmapOptions]
+        self, fn: Callable[[T], Any], /, **options: Unpack[ParmapOptions[T]]
     ) -> Summary[T, Any]:
         """Run `fn` on the failed items only, and return this summary merged with the re-run.
 
@@ -222,7 +222,29 @@ class Summary(Generic[T, R]):
             >>> json.loads(json.dumps(data))["errors"][0]["index"]
             1
         """
-        return summary_dict(self)
+        timing = self.timing
+        return {
+            "total": plain_count(self.total),
+            "succeeded": plain_count(self.succeeded),
+            "failed": plain_count(self.failed),
+            "skipped": plain_count(self.skipped),
+            "ok": self.failed == 0,
+            "elapsed": plain_number(self.elapsed),
+            "backend": plain_text(self.backend),
+            "notes": [plain_text(note) for note in self.notes],
+            "timing": None if timing is None else timing_dict(timing),
+            "errors": [
+                {
+                    "index": plain_count(error.index),
+                    "item": safe_repr(error.item, ITEM_REPR),
+                    "type": plain_text(error.type_name),
+                    "message": plain_text(error.message),
+                    "traceback": plain_text(error.traceback),
+                    "attempts": plain_count(error.attempts),
+                }
+                for error in self.errors
+            ],
+        }
 
     def raise_for_errors(self) -> Self:
         """Raise the items' exceptions as one `ExceptionGroup`; return the summary if none failed.

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "parmap"
 #: The layers, bottom first: a module may import (at any time, lazily too) only from its
 #: own layer or the ones below it. The public face and the demo sit on top.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"parmap._public", "parmap._errors"}),
+    frozenset({"parmap._public", "parmap._errors", "parmap._options"}),
     frozenset({"parmap._worker"}),
     frozenset({"parmap._report"}),
     frozenset({"parmap._journal", "parmap._backends"}),
@@ -61,29 +61,7 @@ def imports_of(name: str) -> set[str]:
     return found
 
 
-#: The one upward import allowed, and only for type checkers (under ``if TYPE_CHECKING:``):
-#: `Summary.rerun_failed` takes the options of `parmap`, typed by their one definition,
-#: ``Unpack[ParmapOptions[T]]``. At run time the re-run is handed down to the Summary by
-#: the collector (`parmap._report.summary.Origin`); nothing in `_report` imports `_run`.
-TYPING_ONLY_UPWARD = {"parmap._report.summary": frozenset({"parmap._run.options"})}
-
-
-def typing_only_imports(name: str) -> set[str]:
-    """The parmap modules `name` imports at its top level under ``if TYPE_CHECKING:``."""
-    found: set[str] = set()
-    for node in ast.parse(MODULES[name].read_text()).body:
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            for child in ast.walk(node):
-                if isinstance(child, ast.ImportFrom) and child.module and not child.level:
-                    found.update({child.module, *(f"{child.module}.{a.name}" for a in child.names)})
-    return found & set(MODULES)
-
-
-def allowed_edges(name: str) -> set[str]:
-    return set(TYPING_ONLY_UPWARD.get(name, frozenset())) & typing_only_imports(name)
-
-
-GRAPH = {name: imports_of(name) - allowed_edges(name) for name in MODULES}
+GRAPH = {name: imports_of(name) for name in MODULES}
 
 
 def layer_of(name: str) -> int:
@@ -166,9 +144,3 @@ def test_the_worker_side_imports_only_itself() -> None:
     for name in MODULES:
         if name.startswith("parmap._worker"):
             assert all(layer_of(other) <= layer_of(name) for other in GRAPH[name]), name
-
-
-def test_the_typing_only_exemption_is_typing_only() -> None:
-    """The exempted import exists, and only under ``if TYPE_CHECKING:`` (else it counts)."""
-    for name, targets in TYPING_ONLY_UPWARD.items():
-        assert targets <= typing_only_imports(name), f"{name}: drop the stale exemption"

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from ._errors import TransportError as TransportError
     from ._errors import UnpicklableFunctionError as UnpicklableFunctionError
     from ._errors import WorkerDiedError as WorkerDiedError
+    from ._options import Kind as Kind
+    from ._options import MapOptions as MapOptions
     from ._report.items import ItemError as ItemError
     from ._report.items import Outcome as Outcome
     from ._report.summary import Summary as Summary
     from ._report.timing import Timing as Timing
-    from ._run.options import Kind as Kind
-    from ._run.options import MapOptions as MapOptions
 
 __all__ = [
     "ArgumentError",
@@ -73,8 +73,8 @@ _HOMES = {
     "TransportError": "._errors",
     "UnpicklableFunctionError": "._errors",
     "WorkerDiedError": "._errors",
-    "Kind": "._run.options",
-    "MapOptions": "._run.options",
+    "Kind": "._options",
+    "MapOptions": "._options",
     "ItemError": "._report.items",
     "Outcome": "._report.items",
     "Summary": "._report.summary",

@@ -33,7 +33,7 @@ from ._api import parmap
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._run.options import Kind
+    from ._options import Kind
 
 __all__ = ["call_api", "crunch", "main"]
 

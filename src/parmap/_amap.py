@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
 
     from ._backends.eventloop import LoanedLoop
+    from ._options import ParmapOptions
     from ._report.summary import Summary
-    from ._run.options import ParmapOptions
 
 __all__ = ["amap"]
 

@@ -14,10 +14,10 @@ from ._run.rerun import rerun_failed
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 
+    from ._options import ImapOptions, ParmapOptions
     from ._report.batches import Completed
     from ._report.items import Outcome
     from ._report.summary import Summary
-    from ._run.options import ImapOptions, ParmapOptions
 
 __all__ = ["imap", "parmap"]
 

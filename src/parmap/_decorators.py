@@ -18,14 +18,14 @@ from typing import (
 
 from ._api import imap, parmap
 from ._errors import ArgumentError
+from ._options import ACCEPTED
 from ._public import public
-from ._run.options import ACCEPTED
 from ._run.plan import check_options
 
 if TYPE_CHECKING:
+    from ._options import MapOptions
     from ._report.items import Outcome
     from ._report.summary import Summary
-    from ._run.options import MapOptions
 
 __all__ = ["Parallel", "each", "parallel"]
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
     from typing import Self
 
-    from parmap._run.options import ParmapOptions
+    from parmap._options import ParmapOptions
 
 __all__ = ["Origin", "Summary"]
 

@@ -1,9 +1,7 @@
-"""The options of a run: their one typed definition, and the check of each one's value.
+"""The checked values of a run's options (`Options`, `Limits`, `Tracking`), one check each.
 
-`MapOptions` (and each entry point's share of it, `ParmapOptions`,
-`ImapOptions`) is the only place the options are listed with their types;
-`parmap`, `imap`, `amap` and the decorators all take ``**options`` of it.
-`parmap._run.plan` checks a whole call with the ``make_*`` functions here.
+The options' typed definition is `parmap._options`; `parmap._run.plan` checks a
+whole call with the ``make_*`` functions here.
 """
 
 from __future__ import annotations
@@ -14,27 +12,21 @@ import sys
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeGuard, TypeVar, final
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, final
 
 from parmap._errors import ArgumentError
-from parmap._public import public
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from distributed import Client
 
+    from parmap._options import Kind
+
 __all__ = [
-    "ACCEPTED",
-    "ELSEWHERE",
     "NO_LIMITS",
-    "Entry",
-    "ImapOptions",
-    "Kind",
     "Limits",
-    "MapOptions",
     "Options",
-    "ParmapOptions",
     "Tracking",
     "is_dask_client",
     "make_limits",
@@ -42,91 +34,7 @@ __all__ = [
     "make_tracking",
 ]
 
-Kind = Literal["io", "cpu", "auto"]
-"""Where the work runs: ``"io"`` threads, ``"cpu"`` processes, ``"auto"`` measured and picked."""
-
 _KINDS: tuple[str, ...] = ("io", "cpu", "auto")
-
-
-T = TypeVar("T")
-
-
-class _SharedOptions(TypedDict, Generic[T], total=False):
-    """The options every entry point takes (see `parmap` for what each means).
-
-    Generic in the item type `T`, so that ``key=`` is checked against the items.
-    """
-
-    kind: Kind
-    workers: int | None
-    batch_size: int | Literal["auto"]
-    executor: Executor | Client | None
-    retries: int
-    retry_on: type[Exception] | tuple[type[Exception], ...]
-    backoff: float
-    timeout: float | None
-    max_failures: int | None
-    rate: float | None
-    progress: bool
-    checkpoint: str | os.PathLike[str] | None
-    key: Callable[[T], object] | None
-
-
-class ParmapOptions(_SharedOptions[T], total=False):
-    """The options of `parmap` and `amap`: the shared ones, and ``keep_results``."""
-
-    keep_results: bool
-
-
-class ImapOptions(_SharedOptions[T], total=False):
-    """The options of `imap`: the shared ones, and ``ordered``."""
-
-    ordered: bool
-
-
-class MapOptions(_SharedOptions[Any], total=False):
-    """The options `parallel` and `each` accept: those of `parmap` and `imap`.
-
-    A ``TypedDict``, so that options gathered in a dict of their own are
-    checked by type checkers too.
-
-    Examples:
-        >>> from parmap import MapOptions, parallel
-        >>> polite: MapOptions = {"workers": 4, "retries": 2, "rate": 100}
-        >>> @parallel(**polite)
-        ... def shout(word: str) -> str:
-        ...     return word.upper()
-        >>> shout.map(["a", "b"]).results
-        ['A', 'B']
-    """
-
-    keep_results: bool
-    ordered: bool
-
-
-#: Which entry point options are for: ``"map"`` is a decorator's, for both parmap and imap;
-#: ``"rerun_failed"`` is `Summary.rerun_failed`'s, which takes those of `parmap`.
-Entry = Literal["parmap", "amap", "imap", "map", "rerun_failed"]
-
-_SHARED = frozenset(_SharedOptions.__annotations__)
-ACCEPTED: dict[str, frozenset[str]] = {
-    "parmap": _SHARED | {"keep_results"},
-    "amap": _SHARED | {"keep_results"},
-    "rerun_failed": _SHARED | {"keep_results"},
-    "imap": _SHARED | {"ordered"},
-    "map": _SHARED | {"keep_results", "ordered"},
-}
-#: What an option given to the entry point that does not take it is told.
-ELSEWHERE = {
-    "ordered": (
-        "ordered= is an option of imap(), which yields outcomes as they come; {entry}() "
-        "returns a Summary whose results are always in input order: leave out ordered="
-    ),
-    "keep_results": (
-        "keep_results= is an option of parmap(), which keeps results in its Summary; imap() "
-        "yields each outcome and keeps none: leave out keep_results="
-    ),
-}
 
 
 def is_dask_client(value: object) -> TypeGuard[Client]:
@@ -354,6 +262,3 @@ def make_tracking(*, progress: object, checkpoint: object, key: object) -> Track
         raise ArgumentError(msg)
     path = Path(os.fsdecode(checkpoint)) if checkpoint is not None else None
     return Tracking(progress=progress, checkpoint=path, key=key)
-
-
-public(MapOptions)

@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 from parmap._errors import ArgumentError
+from parmap._options import ACCEPTED, ELSEWHERE, Entry
 
 from .options import (
-    ACCEPTED,
-    ELSEWHERE,
-    Entry,
     Limits,
     Options,
     Tracking,

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from parmap._journal.journal import Restored
-
-    from .options import Kind
+    from parmap._options import Kind
 
 __all__ = ["CPU_SHARE", "SERIAL_BACKEND", "Probe", "probe", "run_here"]
 

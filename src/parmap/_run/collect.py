@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from parmap._report.batches import Completed
+    from parmap._worker.records import Failure
 
 __all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
 
@@ -41,7 +42,7 @@ def item_errors(done: Completed[T]) -> list[ItemError[T]]:
                 exception=failure.exception,
                 type_name=failure.type_name,
                 message=failure.message,
-                traceback=failure.traceback,
+                traceback=_text(failure),
                 attempts=failure.attempts,
             )
         )
@@ -73,10 +74,16 @@ def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
             exception=_own_copy(error),
             type_name=failure.type_name,
             message=failure.message,
-            traceback=failure.traceback,
+            traceback=_text(failure),
         )
         for index, item in enumerate(done.items, done.start)
     ]
+
+
+def _text(failure: Failure) -> str | Callable[[], str]:
+    """A failure's traceback text, or what makes it when first read."""
+    trace = failure.traceback
+    return trace if isinstance(trace, str) else trace.text
 
 
 def _own_copy(error: Exception) -> Exception:

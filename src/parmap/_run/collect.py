@@ -149,6 +149,7 @@ class Collector(Generic[T, R]):
         self.skipped = 0
         self.log = RunLog()
         self._end = 0  # one past the highest index accounted for
+        self._shared = False  # `results` is held by a Summary made before
 
     def add(self, done: Completed[T]) -> None:
         """Record one finished batch.
@@ -167,6 +168,8 @@ class Collector(Generic[T, R]):
         self.succeeded += ran - len(errors) - done.skipped
         self.skipped += done.skipped
         if self._keep:
+            if self._shared:  # a Summary holds the list: add to a copy
+                self.results, self._shared = list(self.results), False
             results = self.results
             end = start + len(done.items)
             values = cast("list[R | None]", result.values if result is not None else [])
@@ -179,6 +182,16 @@ class Collector(Generic[T, R]):
         if result is not None and result.fatal is not None:
             raise result.fatal
 
+    def _handed_results(self) -> list[R | None]:
+        """The results for a Summary: the list itself when it is whole (no copy), else a slice.
+
+        A list handed over is copied before the collector adds to it again.
+        """
+        if len(self.results) != self._end:
+            return self.results[: self._end]
+        self._shared = True
+        return self.results
+
     def summary(self) -> Summary[T, R]:
         """The Summary of everything recorded so far.
 
@@ -188,7 +201,7 @@ class Collector(Generic[T, R]):
         """
         self.errors.sort(key=lambda error: error.index)
         return Summary(
-            results=self.results[: self._end] if self._keep else [],
+            results=self._handed_results() if self._keep else [],
             errors=self.errors,
             total=self.succeeded + self.failed + self.skipped,
             succeeded=self.succeeded,

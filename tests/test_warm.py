@@ -15,6 +15,7 @@ import pytest
 
 from parmap import parmap
 from parmap._backends import warm as _warm
+from parmap._backends.pool import _Wakeup
 from parmap._backends.processes import ProcessBackend
 
 if TYPE_CHECKING:
@@ -279,3 +280,19 @@ def test_each_call_takes_the_callers_directory_and_path(
     assert second is not None
     assert second[0] == str(tmp_path) != first[0]
     assert second[1][0] == str(tmp_path / "extra")
+
+
+def test_the_manager_thread_is_woken_once_until_it_looks() -> None:
+    """Batches submitted before the manager thread looked write its wake-up pipe only once."""
+    wakeup = _Wakeup()
+    reader = wakeup._reader  # noqa: SLF001 - the pipe is what is tested
+    try:
+        wakeup.wakeup()
+        wakeup.wakeup()
+        reader.recv_bytes()
+        assert not reader.poll(0)
+        wakeup.clear()  # the manager thread looks: the next batch wakes it again
+        wakeup.wakeup()
+        assert reader.poll(10)
+    finally:
+        wakeup.close()

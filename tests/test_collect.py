@@ -61,3 +61,13 @@ def test_partial_summary_ends_at_the_last_item_accounted_for() -> None:
     summary = collector.summary()
     assert summary.results == [10, 11, 12]
     assert summary.total == summary.succeeded + summary.failed == 3
+
+
+def test_a_summary_keeps_its_results_when_the_collector_goes_on() -> None:
+    """A Summary made mid-run holds its results unchanged by batches the collector adds later."""
+    collector: Collector[int, int] = Collector()
+    collector.add(Completed(0, [1, 2], BatchResult([1, 4]), None))
+    first = collector.summary()
+    collector.add(Completed(2, [3], BatchResult([9]), None))
+    assert first.results == [1, 4]
+    assert collector.summary().results == [1, 4, 9]

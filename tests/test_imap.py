@@ -158,6 +158,76 @@ def test_arguments_checked_at_the_call() -> None:
         imap(square, [1], workers=0)
 
 
+# --- batches chained in C: the limits stay exact -----------------------------------------
+
+
+def fail_on_multiples_of_7(x: int) -> int:
+    if x % 7 == 0:
+        raise ValueError(x)
+    return x
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 100])
+def test_max_failures_ends_at_the_outcome_of_the_last_failure(kind: Kind, batch_size: int) -> None:
+    """max_failures=3 yields every outcome up to the third failure, that one last, in order."""
+    got = list(
+        imap(fail_on_multiples_of_7, range(1000), kind=kind, max_failures=3, batch_size=batch_size)
+    )
+    assert [o.index for o in got] == list(range(15))
+    assert [o.index for o in got if not o.ok] == [0, 7, 14]
+
+
+def test_max_failures_reached_by_a_batch_that_failed_whole() -> None:
+    """A batch whose every item failed counts each of them: the limit falls inside it."""
+    got = list(imap(tenth, [0, 0, 0, 0, 0, 1], batch_size=5, max_failures=2, workers=1))
+    assert [(o.index, o.ok) for o in got] == [(0, False), (1, False)]
+
+
+def test_outcomes_of_a_batch_with_failures_line_up() -> None:
+    """In a batch with failures, each outcome holds its own item, value and error."""
+    got = list(imap(fail_on_multiples_of_7, range(30), batch_size=30, workers=1))
+    assert [o.index for o in got] == list(range(30))
+    for outcome in got:
+        assert outcome.item == outcome.index
+        if outcome.index % 7 == 0:
+            assert outcome.value is None
+            assert outcome.error is not None
+            assert outcome.error.index == outcome.index
+        else:
+            assert (outcome.value, outcome.error) == (outcome.index, None)
+
+
+def test_closing_stops_the_run_and_ends_the_iterator(kind: Kind) -> None:
+    """After close(), the iterator is exhausted and no more input is read."""
+    source = Counting()
+    outcomes = imap(square, source, kind=kind)
+    assert next(outcomes).index == 0
+    outcomes.close()  # type: ignore[attr-defined]
+    pulled = source.pulled
+    assert list(outcomes) == []
+    assert source.pulled == pulled
+
+
+def test_dropping_the_iterator_stops_the_run(kind: Kind) -> None:
+    """A dropped imap iterator stops reading its input (and no_leaks finds no workers left)."""
+    source = Counting()
+    outcomes = imap(square, source, kind=kind)
+    taken = [next(outcomes) for _ in range(3)]
+    del outcomes
+    pulled = source.pulled
+    assert [o.index for o in taken] == [0, 1, 2]
+    assert source.pulled == pulled
+
+
+def test_keyboard_interrupt_after_every_outcome_of_its_batch_before_it() -> None:
+    """KeyboardInterrupt in the middle of a batch: the outcomes before it first, then it."""
+    outcomes = imap(interrupt_on_3, range(10), batch_size=10)
+    assert [next(outcomes).index for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(KeyboardInterrupt):
+        next(outcomes)
+    assert list(outcomes) == []
+
+
 # --- keep_results=False ------------------------------------------------------------------
 
 

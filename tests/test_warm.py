@@ -8,13 +8,14 @@ import subprocess
 import sys
 import textwrap
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import psutil
 import pytest
 
 from parmap import parmap
 from parmap._backends import warm as _warm
+from parmap._backends.pool import _Wakeup
 from parmap._backends.processes import ProcessBackend
 
 if TYPE_CHECKING:
@@ -152,6 +153,45 @@ def test_workers_take_the_callers_current_environment(monkeypatch: pytest.Monkey
     assert idle_workers() == before
 
 
+def live_children() -> list[psutil.Process]:
+    """This process's descendants that are still running (not exited and waiting to be reaped)."""
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+    return alive
+
+
+def test_idle_pools_do_not_pile_up_across_worker_counts() -> None:
+    """After 30 runs of mixed kinds and worker counts, one pool's workers at most stay idle.
+
+    Beside them only the fork server and the resource tracker remain, and the
+    number of threads stops growing after the first runs.
+    """
+    counts = [1, 2, 3, 2]
+    threads = 0
+    for run in range(30):
+        kind: Literal["io", "cpu"] = "io" if run % 3 == 0 else "cpu"
+        summary = parmap(pid_of, range(8), kind=kind, workers=counts[run % len(counts)])
+        assert summary.ok
+        if run == len(counts):
+            threads = threading.active_count()
+    assert len(idle_workers()) <= max(counts)
+    assert len(live_children()) <= max(counts) + 2
+    assert threading.active_count() <= threads
+
+
+def test_a_call_with_another_worker_count_replaces_the_idle_pool() -> None:
+    """The idle pool of 2 workers is shut down when a call asks for 3, whose pool is kept."""
+    two = alive_processes(pids(workers=2))
+    three = pids(items=30, workers=3)
+    _, alive = psutil.wait_procs(two, timeout=20)
+    assert alive == []
+    assert three <= idle_workers()
+    assert len(idle_workers()) <= 3
+
+
 def test_concurrent_calls_from_threads() -> None:
     """Several threads calling at once each get their own correct results."""
     barrier = threading.Barrier(3, timeout=30)
@@ -240,3 +280,19 @@ def test_each_call_takes_the_callers_directory_and_path(
     assert second is not None
     assert second[0] == str(tmp_path) != first[0]
     assert second[1][0] == str(tmp_path / "extra")
+
+
+def test_the_manager_thread_is_woken_once_until_it_looks() -> None:
+    """Batches submitted before the manager thread looked write its wake-up pipe only once."""
+    wakeup = _Wakeup()
+    reader = wakeup._reader  # noqa: SLF001 - the pipe is what is tested
+    try:
+        wakeup.wakeup()
+        wakeup.wakeup()
+        reader.recv_bytes()
+        assert not reader.poll(0)
+        wakeup.clear()  # the manager thread looks: the next batch wakes it again
+        wakeup.wakeup()
+        assert reader.poll(10)
+    finally:
+        wakeup.close()

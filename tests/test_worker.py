@@ -180,20 +180,20 @@ def test_run_batch_failure_keeps_exception_object() -> None:
 
 def test_run_batch_traceback_names_raising_function() -> None:
     """The traceback shows the function that raised, and the exception line."""
-    traceback = run_batch(fail_on_odd, [1]).failures[0].traceback
+    traceback = run_batch(fail_on_odd, [1]).failures[0].text
     assert "in fail_on_odd" in traceback
     assert traceback.rstrip().endswith("ValueError: odd item 1")
 
 
 def test_run_batch_traceback_leaves_parmap_frame_out() -> None:
     """The traceback starts at the user's function, not in run_batch."""
-    traceback = run_batch(fail_on_odd, [1]).failures[0].traceback
+    traceback = run_batch(fail_on_odd, [1]).failures[0].text
     assert "in run_batch" not in traceback
 
 
 def test_run_batch_traceback_has_chained_cause() -> None:
     """The traceback includes chained causes."""
-    traceback = run_batch(fail_with_cause, ["k"]).failures[0].traceback
+    traceback = run_batch(fail_with_cause, ["k"]).failures[0].text
     assert "KeyError: 'k'" in traceback
     assert "The above exception was the direct cause of the following exception" in traceback
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
+import itertools
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast, overload
 
 from ._public import public
 from ._run.collect import Collector, RunLog, outcomes
@@ -231,22 +232,65 @@ def imap(
 def _stream(
     runs: Generator[Completed[T], None, None], max_failures: int | None
 ) -> Iterator[Outcome[T, R]]:
+    """The outcomes of every batch, one after another, with no Python-level step per item.
+
+    Each batch's outcomes come from an iterator built in C (`outcomes`), and
+    `_Outcomes` chains them in C too: Python code runs once per batch, in
+    `_batches`, which also stops at `max_failures` and raises a batch's
+    ``fatal`` exception once its outcomes are all out.
+    """
+    return _Outcomes.of(_batches(runs, max_failures))
+
+
+class _Outcomes(itertools.chain[Any]):
+    """What `imap` returns: the outcomes of batch after batch, chained in C.
+
+    `close` stops the run at once, as closing a generator would; dropping
+    the iterator does the same (its batches generator is closed with it).
+    """
+
+    __slots__ = ("_batches",)
+
+    _batches: Generator[Iterator[Any], None, None]
+
+    @classmethod
+    def of(cls, batches: Generator[Iterator[Outcome[T, R]], None, None]) -> Iterator[Outcome[T, R]]:
+        """Chain the outcomes of `batches`."""
+        chained = cast("_Outcomes", cls.from_iterable(batches))
+        chained._batches = batches  # noqa: SLF001 - set once, here
+        return chained
+
+    def close(self) -> None:
+        """Stop: read no more input, cancel pending work, stop the workers."""
+        self._batches.close()
+
+
+def _batches(
+    runs: Generator[Completed[T], None, None], max_failures: int | None
+) -> Generator[Iterator[Outcome[T, R]], None, None]:
+    """Each finished batch's outcomes; the last is cut after the failure that reaches the limit."""
     failed = 0
     try:
         for done in runs:
             batch: Iterator[Outcome[T, R]] = outcomes(done)
-            if max_failures is None:
-                yield from batch
-            else:
-                for outcome in batch:
-                    yield outcome
-                    failed += outcome.error is not None
-                    if failed >= max_failures:
-                        return
+            if max_failures is not None:
+                failures = _failure_positions(done)
+                if failed + len(failures) >= max_failures:
+                    yield itertools.islice(batch, failures[max_failures - failed - 1] + 1)
+                    return
+                failed += len(failures)
+            yield batch
             if done.result is not None and done.result.fatal is not None:
                 raise done.result.fatal
     finally:
         runs.close()
+
+
+def _failure_positions(done: Completed[T]) -> list[int] | range:
+    """The positions in its batch of the items that failed, in order."""
+    if done.result is None:  # the whole batch failed
+        return range(len(done.items))
+    return [failure.position for failure in done.result.failures]
 
 
 def _stopped_early(failed: int, max_failures: int) -> str:

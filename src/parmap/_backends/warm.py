@@ -2,10 +2,11 @@
 
 ::
 
-    call ──lease(workers)──▶ an idle pool of that size, if one is healthy; else a new one
-      │                                     ▲
-      │ (the run uses the pool alone)       │ give_back: healthy ─▶ idle, for IDLE_TIMEOUT s
-      ▼                                     │            otherwise ─▶ shut down
+    call ──lease(workers)──▶ the idle pool, if it is healthy and of that size; else a new one
+      │                      (an idle pool of another size is shut down: one idle pool at most)
+      │ (the run uses the pool alone)       ▲
+      │                                     │ give_back: healthy ─▶ idle, for IDLE_TIMEOUT s,
+      ▼                                     │   replacing any pool idle before; else shut down
     call ends ──────────────────────────────┘
 
     reaper thread: shuts down pools idle for IDLE_TIMEOUT s, then exits when none is left
@@ -15,8 +16,14 @@ A pool is lent to one run at a time, never shared by two runs at once: a
 run's Ctrl-C, early stop or timeout kills its pool's workers, which must not
 cost another run its items, and the pool's crash attribution and watchdog
 follow one run's batches. A second run while the first is going starts a
-pool of its own; both are kept idle afterwards (up to `MAX_IDLE` pools), so
-a program that calls parmap from several threads reuses one pool per thread.
+pool of its own.
+
+At most one pool is kept idle (`MAX_IDLE`): idle workers hold memory and
+processes, and a program that asks for different worker counts in turn
+must not collect a pool of each. A run that asks for another count than
+the idle pool's has that pool shut down and starts its own (a pool of more
+workers would run more items at once than the run asked for); the pool
+given back last is the one kept.
 
 A pool is kept only when nothing went wrong in its run: a worker that died,
 a worker killed for a timeout, a run stopped early or by Ctrl-C, a broken
@@ -40,8 +47,8 @@ __all__ = ["close_all", "give_back", "lease", "start"]
 #: loops of a script (a cold start costs ~0.1 s of every call otherwise), short enough
 #: that idle workers, and the memory they hold, do not linger for minutes.
 IDLE_TIMEOUT = 60.0
-#: Idle pools kept at most (one per thread that calls parmap at the same time, usually).
-MAX_IDLE = 4
+#: Idle pools kept at most: the one the last run gave back.
+MAX_IDLE = 1
 
 _lock = threading.Lock()
 _wake = threading.Condition(_lock)
@@ -56,23 +63,21 @@ def start(workers: int) -> ProcessPool:
 
 
 def lease(workers: int) -> ProcessPool:
-    """A pool of `workers` workers for one run: the most recently idle healthy one, or a new one.
+    """A pool of `workers` workers for one run: the idle one if it fits and is healthy, else new.
 
-    Idle pools found unhealthy on the way (a worker killed while idle, say)
-    are shut down.
+    An idle pool of another size, or found unhealthy (a worker killed while
+    idle, say), is shut down before the new pool starts, so that idle pools
+    never pile up.
     """
     found: ProcessPool | None = None
     stale: list[ProcessPool] = []
     with _lock:
-        for index in range(len(_idle) - 1, -1, -1):
-            pool = _idle[index][1]
-            if pool.workers != workers:
-                continue
-            del _idle[index]
-            if pool.reusable():
+        while _idle:
+            pool = _idle.pop()[1]
+            if found is None and pool.workers == workers and pool.reusable():
                 found = pool
-                break
-            stale.append(pool)
+            else:
+                stale.append(pool)
     _shut_down(stale)
     return found if found is not None else start(workers)
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, final, overload
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
 
 from parmap._public import public
 
@@ -31,6 +35,33 @@ def safe_repr(obj: object, limit: int = REPR_LIMIT) -> str:
     return shorten(text, limit)
 
 
+class _TracebackText:
+    """`ItemError.traceback`: the text, made on first read when the error holds a way to make it.
+
+    Formatting a traceback costs ~50 µs; a run with many failures whose
+    tracebacks nobody reads would spend most of its time on it. The text
+    (or what makes it) lives in the instance's ``__dict__`` under the same
+    name; once made, the text replaces what made it.
+    """
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> str: ...
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> str | Self:
+        if obj is None:  # read on the class: the field has no default
+            msg = "traceback"
+            raise AttributeError(msg)
+        text: str | Callable[[], str] = obj.__dict__["traceback"]
+        if not isinstance(text, str):
+            text = text()
+            obj.__dict__["traceback"] = text
+        return text
+
+    def __set__(self, obj: object, value: str | Callable[[], str]) -> None:
+        obj.__dict__["traceback"] = value
+
+
 @final
 @dataclass(frozen=True, eq=False)
 class ItemError(Generic[T]):
@@ -49,7 +80,11 @@ class ItemError(Generic[T]):
             (``"ValueError"``).
         message: ``str()`` of the exception.
         traceback: The formatted traceback from where it was raised (also
-            from a worker process), chained causes included.
+            from a worker process), chained causes included. A `str`; on
+            threads it is formatted when first read (a run with many
+            failures does not pay for tracebacks nobody reads). To build an
+            `ItemError`, pass the text, or a function of no arguments that
+            returns it.
         attempts: How many times the item was tried.
 
     Examples:
@@ -67,8 +102,14 @@ class ItemError(Generic[T]):
     exception: Exception
     type_name: str
     message: str
-    traceback: str
+    traceback: _TracebackText = _TracebackText()
     attempts: int = 1
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle and copy the traceback as text."""
+        state = dict(self.__dict__)
+        state["traceback"] = self.traceback
+        return state
 
     def __repr__(self) -> str:
         """Show the index, a short form of the item and the exception, never the traceback."""

@@ -18,8 +18,12 @@ GROWTH = 4
 WINDOW_ITEMS = 50_000
 #: Bytes a batch sent to a worker process should hold at most (pickled items).
 BATCH_BYTES = 1_000_000
-#: While a run starts, a batch holds at most (items finished) / (RAMP_SHARE × workers).
+#: While a run starts, a batch holds at most (items finished) / (RAMP_SHARE × workers),
+#: counting at most RAMP_WORKERS workers: past a few, dividing the ramp among more of
+#: them only multiplies the batches (and their overhead, ~20 µs each on threads) of a
+#: short run over fast items, while read-ahead stays a small multiple of what is done.
 RAMP_SHARE = 2
+RAMP_WORKERS = 4
 #: Near the end, a batch holds at most remaining / (TAIL_SHARE × workers) items,
 #: so that every worker gets a share of what is left and all finish together.
 TAIL_SHARE = 2
@@ -52,7 +56,7 @@ class AutoBatchSize:
     Starts at one item, so slow items are never lumped together, then aims
     each batch at `target` seconds of work (growing at most `GROWTH` × per
     step). When the input's length is unknown, a batch never holds more than
-    the items finished so far divided by ``RAMP_SHARE × workers``: read-ahead
+    the items finished so far divided by ``RAMP_SHARE × min(workers, RAMP_WORKERS)``: read-ahead
     grows with what has been done, so the first results of an endless input
     come after reading only a few items more than them, while the number of
     batches of a long run grows only with the logarithm of its length. When
@@ -96,7 +100,7 @@ class AutoBatchSize:
         """The size of the next batch, given how many items were dispatched so far."""
         size = self._current
         if self.total is None:  # an endless input is read ahead only as far as is done
-            size = min(size, self._completed // (RAMP_SHARE * self.workers))
+            size = min(size, self._completed // (RAMP_SHARE * min(self.workers, RAMP_WORKERS)))
         if self._bytes_per_item:
             size = min(size, int(BATCH_BYTES / self._bytes_per_item))
         if self.total is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import time
 from concurrent.futures import BrokenExecutor
@@ -18,9 +17,10 @@ from parmap._worker.records import describe
 from .timing import TimingLog
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from parmap._report.batches import Completed
+    from parmap._worker.records import Failure
 
 __all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
 
@@ -43,7 +43,7 @@ def item_errors(done: Completed[T]) -> list[ItemError[T]]:
                 exception=failure.exception,
                 type_name=failure.type_name,
                 message=failure.message,
-                traceback=failure.traceback,
+                traceback=_text(failure),
                 attempts=failure.attempts,
             )
         )
@@ -75,10 +75,16 @@ def _batch_failed(done: Completed[T]) -> list[ItemError[T]]:
             exception=_own_copy(error),
             type_name=failure.type_name,
             message=failure.message,
-            traceback=failure.traceback,
+            traceback=_text(failure),
         )
         for index, item in enumerate(done.items, done.start)
     ]
+
+
+def _text(failure: Failure) -> str | Callable[[], str]:
+    """A failure's traceback text, or what makes it when first read."""
+    trace = failure.traceback
+    return trace if isinstance(trace, str) else trace.text
 
 
 def _own_copy(error: Exception) -> Exception:
@@ -94,23 +100,22 @@ def _own_copy(error: Exception) -> Exception:
 def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
     """One `Outcome` per item of a finished batch, in input order.
 
-    Returns an iterator built in C where the batch had no failure (the
-    common case), so that streaming costs no Python-level step per item.
+    Returns an iterator built in C, so that streaming costs no Python-level
+    step per item.
     The caller raises the batch's ``fatal`` exception, if any, afterwards.
     """
     result = done.result
     if result is None:
         return (Outcome(error.index, error.item, None, error) for error in _batch_failed(done))
     values = cast("list[R | None]", result.values)
-    if not result.failures:
-        rows = zip(itertools.count(done.start), done.items, values, itertools.repeat(None))
-        return map(_make_outcome, rows)
-    errors = {error.index: error for error in item_errors(done)}
-    pairs = zip(done.items, values, strict=False)
-    return (
-        Outcome(index, item, value, errors.get(index))
-        for index, (item, value) in enumerate(pairs, done.start)
-    )
+    errors: Iterable[ItemError[T] | None] = itertools.repeat(None)
+    if result.failures:
+        aligned: list[ItemError[T] | None] = [None] * len(values)
+        for error in item_errors(done):
+            aligned[error.index - done.start] = error
+        errors = aligned
+    rows = zip(itertools.count(done.start), done.items, values, errors)
+    return map(_new_tuple, itertools.repeat(Outcome), rows)
 
 
 @dataclass(slots=True)
@@ -123,8 +128,10 @@ class RunLog:
     workers: int = 0
 
 
-_make_outcome: Callable[[tuple[int, object, object, None]], Outcome[Any, Any]] = functools.partial(
-    tuple.__new__, Outcome
+#: ``tuple.__new__(Outcome, row)`` makes an Outcome in C, without the Python-level
+#: ``Outcome.__new__`` (mapped over ``repeat(Outcome)``: ~30% less than a partial).
+_new_tuple: Callable[[type[Outcome[Any, Any]], tuple[int, object, object, Any]], Any] = (
+    tuple.__new__
 )
 
 
@@ -162,6 +169,7 @@ class Collector(Generic[T, R]):
         self.skipped = 0
         self.log = RunLog()
         self._end = 0  # one past the highest index accounted for
+        self._shared = False  # `results` is held by a Summary made before
 
     def add(self, done: Completed[T]) -> None:
         """Record one finished batch.
@@ -186,6 +194,8 @@ class Collector(Generic[T, R]):
         self.succeeded += ran - len(errors) - done.skipped
         self.skipped += done.skipped
         if self._keep:
+            if self._shared:  # a Summary holds the list: add to a copy
+                self.results, self._shared = list(self.results), False
             results = self.results
             end = start + len(done.items)
             values = cast("list[R | None]", result.values if result is not None else [])
@@ -198,6 +208,16 @@ class Collector(Generic[T, R]):
         if result is not None and result.fatal is not None:
             raise result.fatal
 
+    def _handed_results(self) -> list[R | None]:
+        """The results for a Summary: the list itself when it is whole (no copy), else a slice.
+
+        A list handed over is copied before the collector adds to it again.
+        """
+        if len(self.results) != self._end:
+            return self.results[: self._end]
+        self._shared = True
+        return self.results
+
     def summary(self) -> Summary[T, R]:
         """The Summary of everything recorded so far.
 
@@ -208,7 +228,7 @@ class Collector(Generic[T, R]):
         self.errors.sort(key=lambda error: error.index)
         elapsed = time.perf_counter() - self._start
         summary: Summary[T, R] = Summary(
-            results=self.results[: self._end] if self._keep else [],
+            results=self._handed_results() if self._keep else [],
             errors=self.errors,
             total=self.succeeded + self.failed + self.skipped,
             succeeded=self.succeeded,

@@ -15,6 +15,7 @@ The items measured are not run again: each sample is a finished batch.
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -85,6 +86,21 @@ def probe(
     not measured.
     """
     found: Probe[T] = Probe(None)
+    with _CpuQueue() as waited:  # read in this thread: the samples run here (untimed)
+        return _probe(fn, source, policy, notes, found, total, timeout, restore, waited)
+
+
+def _probe(  # noqa: PLR0917 - probe's arguments, its result and its clock
+    fn: Callable[[T], object],
+    source: Source[T],
+    policy: Policy | None,
+    notes: list[str],
+    found: Probe[T],
+    total: int | None,
+    timeout: float | None,
+    restore: Callable[[int, list[T]], Restored] | None,
+    waited: Callable[[], float],
+) -> Probe[T]:
     wall = cpu = queued = 0.0
     count, size = 0, 1
     later = [0.0, 0]  # seconds (not waiting for a CPU) and items after the first
@@ -94,7 +110,7 @@ def probe(
         if not items:
             break
         if timeout is None:
-            done, times = _measure(fn, start, items, policy, restore)
+            done, times = _measure(fn, start, items, policy, restore, waited)
         else:
             timed = _measure_timed(fn, start, items, policy, restore, timeout)
             if timed is None:
@@ -164,20 +180,23 @@ def _transport_seconds(sample: Completed[T]) -> float:
     return (time.perf_counter() - start) / max(len(sample.items), 1)
 
 
-def _measure(
+def _measure(  # noqa: PLR0917 - a sample, and the clock of time spent waiting for a CPU
     fn: Callable[[T], object],
     start: int,
     items: list[T],
     policy: Policy | None,
     restore: Callable[[int, list[T]], Restored] | None,
+    waited: Callable[[], float] | None = None,
 ) -> tuple[Completed[T], tuple[float, float, float]]:
-    """Run `items` here; their wall, CPU and waiting-for-a-CPU seconds."""
-    wall, cpu, queued = time.perf_counter(), time.thread_time(), _cpu_queue_seconds()
+    """Run `items` here; their wall, CPU and waiting-for-a-CPU seconds (`waited` clocks those)."""
+    if waited is None:
+        waited = _cpu_queue_seconds
+    wall, cpu, queued = time.perf_counter(), time.thread_time(), waited()
     done = run_in_place(_runner(fn, policy), start, items, restore)
     return done, (
         time.perf_counter() - wall,
         time.thread_time() - cpu,
-        _cpu_queue_seconds() - queued,
+        waited() - queued,
     )
 
 
@@ -241,6 +260,34 @@ def _runner(fn: Callable[[T], object], policy: Policy | None) -> Callable[[list[
         return run_batch(fn, items, policy=policy)  # type: ignore[arg-type]  # T -> object
 
     return run
+
+
+class _CpuQueue:
+    """`_cpu_queue_seconds` from a file kept open: ~1 µs a reading instead of ~30 µs.
+
+    The file is the calling thread's own, so it is read in the thread that opened it.
+    """
+
+    def __init__(self) -> None:
+        self._fd = -1
+
+    def __enter__(self) -> Callable[[], float]:
+        try:
+            self._fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            return _cpu_queue_seconds
+        return self._read
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _read(self) -> float:
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
 
 
 def _cpu_queue_seconds() -> float:

@@ -56,6 +56,7 @@ def pack_result(result: BatchResult) -> bytes:
     ``SystemExit`` that stopped the batch travels as the plain builtin.
     """
     for failure in result.failures:
+        failure.traceback = failure.text  # text travels; what makes it does not pickle
         if failure.exception is not None:
             failure.pickled = _pickle_exception(failure.exception)
             failure.exception = None
@@ -63,7 +64,7 @@ def pack_result(result: BatchResult) -> bytes:
         result.fatal = _plain_fatal(result.fatal)
     try:
         data: bytes = cloudpickle.dumps(result)
-        if not all(type(value) in _SIMPLE_TYPES for value in result.values):
+        if not _SIMPLE_TYPES.issuperset(map(type, result.values)):  # a loop in C
             pickle.loads(data)  # noqa: S301 - checks our own bytes unpickle
     except Exception:  # noqa: BLE001 - find the culprits below
         _fail_untransportable(result)
@@ -128,7 +129,7 @@ def unpack_result(data: bytes) -> BatchResult:
                 exc = None
         if exc is None:
             exc = RemoteError(failure.type_name, failure.message)
-        exc.__cause__ = _RemoteTraceback(failure.traceback)
+        exc.__cause__ = _RemoteTraceback(failure.text)
         failure.exception = exc
         failure.pickled = None
     if result.fatal is not None:

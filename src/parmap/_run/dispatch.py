@@ -9,7 +9,6 @@ it is left (input exhausted, an exception, the consumer stopping early, a
 from __future__ import annotations
 
 import contextlib
-import queue
 from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -18,6 +17,7 @@ from parmap._errors import TransportError
 from parmap._worker.records import BatchResult, LostItem
 
 from .batching import WINDOW_ITEMS
+from .doorbell import Doorbell
 from .flight import Flight
 from .options import NO_LIMITS, Limits
 
@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 #: Seconds between checks while waiting for a batch; waits never block for ever.
 _POLL = 1.0
+#: The dispatcher is woken once 1/WAKE_SHARE of the batches in flight have finished (see
+#: `Doorbell`): the batches queued behind the running ones keep every worker busy meanwhile.
+WAKE_SHARE = 4
 
 
 class Sizer(Protocol):
@@ -131,20 +134,20 @@ def dispatch(
             state.refill()
             if not state.inflight:
                 break
-            future = _next_done(state.done, backend, state.inflight)
-            flight = state.inflight.pop(future)
-            completed = _finish(backend, future, flight, rules)
-            if completed is None:  # sent again
-                state.resend(flight)
-                continue
-            state.inflight_items -= len(flight.items)
-            if completed.result is not None and len(completed.result.values) > completed.skipped:
-                ran = len(completed.result.values) - completed.skipped
-                sizer.record(ran, completed.result.seconds)
-            if ordered:
-                yield from state.in_order(flight.sequence, completed)
-            else:
-                yield completed
+            for future in _next_done(state.done, backend, state.inflight):
+                flight = state.inflight.pop(future)
+                completed = _finish(backend, future, flight, rules)
+                if completed is None:  # sent again
+                    state.resend(flight)
+                    continue
+                state.inflight_items -= len(flight.items)
+                result = completed.result
+                if result is not None and len(result.values) > completed.skipped:
+                    sizer.record(len(result.values) - completed.skipped, result.seconds)
+                if ordered:
+                    yield from state.in_order(flight.sequence, completed)
+                else:
+                    yield completed
         if source.error is not None:
             raise source.error
     finally:
@@ -183,7 +186,7 @@ class _Window(Generic[T]):
         self.source = source
         self.sizer = sizer
         self.size = size
-        self.done: queue.SimpleQueue[Future[object]] = queue.SimpleQueue()
+        self.done = Doorbell()
         self.inflight: dict[Future[object], Flight[T]] = {}
         self.waiting: dict[int, Completed[T]] = {}
         self.submitted = 0  # batches
@@ -204,7 +207,7 @@ class _Window(Generic[T]):
             and len(self.inflight) + len(self.waiting) < self.size
             and self.inflight_items < WINDOW_ITEMS
         ):
-            if fresh and not self.done.empty():
+            if fresh and self.done.pending():
                 return
             start = self.source.read
             batch = self.source.take(self.sizer.next_size(self.dispatched))
@@ -302,22 +305,22 @@ def _submit(backend: Backend, batch: list[T], prior: dict[int, int] | None) -> F
 
 
 def _next_done(
-    done: queue.SimpleQueue[Future[object]],
+    done: Doorbell,
     backend: Backend,
     inflight: dict[Future[object], Any],
-) -> Future[object]:
-    """The next finished future; never waits for ever.
+) -> list[Future[object]]:
+    """The next finished futures: at least one, a share of those in flight; never waits for ever.
 
     A pool that stopped answering (its manager thread died) is replaced, and
     its batches fail over to the new one.
     """
     while True:
-        try:
-            return done.get(timeout=_POLL)
-        except queue.Empty:
-            if backend.stalled():
-                backend.replace()
-                stalled = BrokenExecutor("the worker pool stopped answering; it was replaced")
-                for future in list(inflight):
-                    with contextlib.suppress(InvalidStateError):
-                        future.set_exception(stalled)
+        finished = done.take(len(inflight) // WAKE_SHARE, timeout=_POLL)
+        if finished:
+            return finished
+        if backend.stalled():
+            backend.replace()
+            stalled = BrokenExecutor("the worker pool stopped answering; it was replaced")
+            for future in list(inflight):
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(stalled)

@@ -135,7 +135,7 @@ def _live_children(allowed: set[int]) -> list[psutil.Process]:
 
 
 def _close_warm_pools() -> None:
-    """Stop the workers that runs left idle for the next run (if processes were used at all).
+    """Stop the workers (processes and threads) that runs left idle for the next run.
 
     Every test then starts from no pool, and the check below still finds any
     worker that a run failed to stop or to give back.
@@ -143,6 +143,9 @@ def _close_warm_pools() -> None:
     warm = sys.modules.get("parmap._backends.warm")
     if warm is not None:
         warm.close_all()
+    threads = sys.modules.get("parmap._backends.threadpool")
+    if threads is not None:
+        threads.SHELF.close()
 
 
 @pytest.fixture(autouse=True)

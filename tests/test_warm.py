@@ -90,7 +90,8 @@ def alive_processes(pids: Iterable[int]) -> list[psutil.Process]:
 
 def idle_workers() -> set[int]:
     """The pids of the workers of every idle pool."""
-    return {pid for _, pool in _warm._idle for pid in pool._processes or {}}  # noqa: SLF001
+    pool = _warm.SHELF.idle()
+    return set(pool._processes or {}) if pool is not None else set()  # noqa: SLF001
 
 
 def test_a_second_call_reuses_the_workers() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from parmap._worker.batch import ATTEMPT, POSITION, STARTED, Policy, StopFlag, run_batch
 from parmap._worker.records import BatchResult, LostItem
 
+from . import threadpool
 from .base import InProcess, describe_executor
 from .threadpool import DaemonThreadPool
 
@@ -46,11 +47,11 @@ class ThreadBackend(InProcess):
         policy: Policy | None = None,
         timeout: float | None = None,
     ) -> None:
-        """Start a thread pool of `workers` threads, or use the caller's `executor`."""
+        """Lease a thread pool of `workers` threads (a warm one if idle), or use `executor`."""
         self._fn = fn
         self._policy = policy
         self._owned = executor is None
-        self._executor = executor or DaemonThreadPool(workers, thread_name_prefix="parmap")
+        self._executor = executor or threadpool.lease(workers)
         self._stop = StopFlag()
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
@@ -120,7 +121,9 @@ class ThreadBackend(InProcess):
         return False
 
     def close(self, *, cancel: bool) -> None:
-        """Shut the pool down; when cancelling, running batches stop after their current item.
+        """Give the pool back for the next run, or shut it down when cancelling.
+
+        When cancelling, running batches stop after their current item.
 
         When cancelling, threads still busy with an item are not waited for:
         they are daemons, so they never keep the program from exiting.
@@ -131,10 +134,14 @@ class ThreadBackend(InProcess):
             with self._lock:
                 for watched in self._running.values():
                     watched.stop.set()
-        if self._owned:
-            # Threads still busy with items given up for their timeout are not waited for.
-            wait = not cancel and not self._gave_up
-            self._executor.shutdown(wait=wait, cancel_futures=cancel)
+        if not self._owned:
+            return
+        if not cancel and not self._gave_up and isinstance(self._executor, DaemonThreadPool):
+            threadpool.give_back(self._executor)  # every batch finished: its threads are idle
+            return
+        # Threads still busy with items given up for their timeout are not waited for.
+        wait = not cancel and not self._gave_up
+        self._executor.shutdown(wait=wait, cancel_futures=cancel)
 
 
 class _Watched:

@@ -44,6 +44,11 @@ Each peer belongs to one class, after how it starts its workers:
 * clean-start: processes that start from a clean interpreter, as parmap's do
   (a ``forkserver`` context; joblib's loky workers).
 
+On the waits and the HTTP GETs, a *floor* runs too, that is no peer: bare
+``threading.Thread`` workers taking items from one ``SimpleQueue``, with no
+futures and no error handling (``bare_threads``). What it costs beyond the
+ideal is what CPython's threads, the GIL and the timers cost on this machine.
+
 Every contestant gets ratios to the best (lowest median) peer of each class, and
 to the workload's reference (ideal or serial loop). The issue's targets are
 checked at the end of the report.
@@ -97,7 +102,9 @@ import json
 import math
 import multiprocessing
 import multiprocessing.pool
+import queue
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -144,6 +151,8 @@ THREADS_FORK: Final = "threads/fork"
 CLEAN_START: Final = "clean-start"
 PARMAP: Final = "parmap"
 SERIAL: Final = "serial"
+FLOOR: Final = "floor"
+"""Bare threads pulling items from a queue: the least any thread pool can do, not a peer."""
 PEER_CLASSES: Final = (THREADS_FORK, CLEAN_START)
 
 THIRD_PARTY: Final[dict[str, tuple[str, ...]]] = {
@@ -175,7 +184,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{WAIT_ITEMS} items × {_workloads.WAIT_SECONDS * 1000:.0f} ms wait, "
         f"{WAIT_WORKERS} threads",
         WAIT_ITEMS,
-        ("parmap-io", "tpe", "threadpool", "joblib", "mpire", "pebble", "pqdm"),
+        ("parmap-io", "tpe", "threadpool", "joblib", "mpire", "pebble", "pqdm", "bare-threads"),
         threads=True,
         reference="ideal",
     ),
@@ -289,7 +298,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{WAIT_ITEMS} items × {_workloads.WAIT_SECONDS * 1000:.0f} ms wait, every "
         f"{_workloads.FAIL_EVERY}rd raises, {WAIT_WORKERS} threads",
         WAIT_ITEMS,
-        ("parmap-io", "tpe", "threadpool"),
+        ("parmap-io", "tpe", "threadpool", "bare-threads"),
         threads=True,
         reference="ideal",
     ),
@@ -297,7 +306,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{HTTP_REQUESTS} local HTTP GETs × {_http_server.LATENCY_SECONDS * 1000:.0f} ms, "
         f"{100 // _http_server.ERROR_EVERY} % answer 500, {HTTP_WORKERS} threads",
         HTTP_REQUESTS,
-        ("parmap-io", "tpe", "threadpool"),
+        ("parmap-io", "tpe", "threadpool", "bare-threads"),
         threads=True,
         reference="ideal",
     ),
@@ -342,6 +351,8 @@ def tool_class(workload: str, tool: str) -> str:
         return PARMAP
     if tool == "serial":
         return SERIAL
+    if tool == "bare-threads":
+        return FLOOR
     if tool in {"ppe-forkserver", "pool-forkserver"}:
         return CLEAN_START
     if tool == "joblib" and not WORKLOADS[workload].threads:
@@ -369,6 +380,7 @@ def label(workload: str, tool: str, workers: int) -> str:
         "parmap-imap-io-unordered": "imap(fn, gen, ordered=False)",
         "parmap-imap-cpu": f'imap(fn, gen, kind="cpu", workers={w})',
         "tpe": f"ThreadPoolExecutor({tw}).map{caught}",
+        "bare-threads": f"{tw} bare threads + SimpleQueue{caught} (floor)",
         "threadpool": f"ThreadPool({tw}){imap}{caught}",
         "ppe-fork-1": f'ProcessPoolExecutor({w}, "fork").map(chunksize=1)',
         "ppe-fork": f'ProcessPoolExecutor({w}, "fork").map(chunksize={chunks})',
@@ -412,6 +424,7 @@ SHORT_LABELS: Final[dict[str, str]] = {
     "parmap-imap-io-unordered": "imap io, unordered",
     "parmap-imap-cpu": "imap cpu",
     "tpe": "ThreadPoolExecutor",
+    "bare-threads": "bare threads (floor)",
     "threadpool": "ThreadPool",
     "ppe-fork-1": "PPE fork, chunksize 1",
     "ppe-fork": "PPE fork, tuned",
@@ -480,9 +493,8 @@ def run_map(
     if tool.startswith("parmap-"):
         pworkers = {"parmap-io": threads, "parmap-cpu": workers, "parmap-auto": None}[tool]
         return checked_results(run_parmap(tool, fn, items, pworkers, keep=True), len(items))
-    if tool == "tpe":
-        with ThreadPoolExecutor(threads) as executor:
-            return list(executor.map(fn, items))
+    if tool in {"tpe", "bare-threads"}:
+        return run_threads(tool, fn, items, threads)
     if tool in {"ppe-fork-1", "ppe-fork", "ppe-forkserver"}:
         context = forkserver if tool == "ppe-forkserver" else fork
         size = 1 if tool == "ppe-fork-1" else chunks
@@ -501,6 +513,43 @@ def run_map(
         results = pool.map(fn, items)
         pool.close()
         pool.join()  # every worker has exited, as after an executor's shut-down
+    return results
+
+
+def run_threads(
+    tool: str, fn: Callable[[int], Any], items: list[int], threads: int | None
+) -> list[Any]:
+    """Run ``tpe`` (a ``ThreadPoolExecutor``) or ``bare-threads`` (the floor) over ``items``."""
+    if tool == "bare-threads":
+        return bare_threads(fn, items, threads or 1)
+    with ThreadPoolExecutor(threads) as executor:
+        return list(executor.map(fn, items))
+
+
+def bare_threads(fn: Callable[[int], Any], items: list[int], threads: int) -> list[Any]:
+    """Run ``fn`` over ``items`` on ``threads`` plain threads fed by one queue: the floor.
+
+    No futures, no pool, no error handling: each thread takes the next item's
+    index from a ``SimpleQueue`` and stores the result in its slot. What this
+    costs beyond the ideal is what CPython's threads, GIL and timers cost on
+    this machine; no thread pool can go below it.
+    """
+    todo: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    for index in range(len(items)):
+        todo.put(index)
+    for _ in range(threads):
+        todo.put(None)
+    results: list[Any] = [None] * len(items)
+
+    def work() -> None:
+        while (index := todo.get()) is not None:
+            results[index] = fn(items[index])
+
+    started = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
     return results
 
 
@@ -683,9 +732,8 @@ def run_failing(
     threads = thread_workers(workload)
     if tool == "parmap-io":
         return run_parmap(tool, fn, items, threads, keep=True)
-    if tool == "tpe":
-        with ThreadPoolExecutor(threads) as executor:
-            return list(executor.map(caught, items))
+    if tool in {"tpe", "bare-threads"}:
+        return run_threads(tool, caught, items, threads)
     if tool == "threadpool":
         with multiprocessing.pool.ThreadPool(threads) as pool:
             results = pool.map(caught, items)
@@ -1200,6 +1248,7 @@ def markdown(report: dict[str, Any]) -> str:
 CLASS_COLOURS: Final[dict[str, str]] = {
     PARMAP: "#d62728",
     SERIAL: "#7f7f7f",
+    FLOOR: "#bcbd22",
     THREADS_FORK: "#1f77b4",
     CLEAN_START: "#2ca02c",
 }

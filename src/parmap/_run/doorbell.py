@@ -4,7 +4,7 @@ Waking a thread costs more than the bookkeeping of a batch: on two cores,
 a hundred worker threads waking from their waits compete with the
 dispatcher for the interpreter lock, and a dispatcher woken per finished
 batch spends most of its time being woken. So finished futures queue up
-here, and the dispatcher is rung only once `threshold` of them are in,
+here, and the dispatcher is rung only once `threshold` of them are in (a few),
 then takes them all at once. It sets the threshold itself, to a fraction
 of the batches in flight: the batches queued behind the running ones keep
 the workers busy meanwhile, and a threshold never above what is still

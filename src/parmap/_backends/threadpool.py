@@ -9,8 +9,10 @@ their current item in the background, and the program can exit at once.
 
 Starting a thread costs ~0.1 ms of the starting thread's time (it waits
 until the new one runs), so a hundred threads started one by one from the
-dispatcher hold the last one back by ~10 ms. Here each thread, as it
-starts, starts up to two more of those still wanted: a tree, not a queue.
+dispatcher hold the last one back by ~10 ms. Here a task that finds no
+idle thread asks for as many threads again as there are, and each thread,
+as it starts, starts up to two more of those still wanted: a tree, not a
+queue, and the dispatcher starts only a few of them itself.
 
 A run that ends normally gives its pool back to `SHELF`, where the
 threads wait, idle, for the next run (`lease`) for `IDLE_TIMEOUT` seconds.
@@ -83,7 +85,7 @@ class DaemonThreadPool(Executor):
         return self._max_workers
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Queue ``fn(*args, **kwargs)``; have another thread started if none is idle."""
+        """Queue ``fn(*args, **kwargs)``; have more threads started if none is idle."""
         with self._lock:
             if self._closed:
                 msg = "cannot submit to a parmap thread pool that was shut down"
@@ -95,10 +97,15 @@ class DaemonThreadPool(Executor):
                 return future
             if self._live >= self._max_workers:
                 return future
-            self._live += 1
-            if self._starters:  # a thread starting up will start this one
-                self._owed += 1
+            # More threads are wanted: as many again as there are (the next tasks are
+            # likely on their way), so that threads starting up find some to start.
+            grow = min(self._max_workers - self._live, max(1, self._live))
+            self._live += grow
+            self._idle += grow - 1  # those this task does not take wait for the next tasks
+            if self._starters:  # a thread starting up will start these
+                self._owed += grow
                 return future
+            self._owed += grow - 1
             self._starters += 1
             self._running += 1
         try:
@@ -139,9 +146,11 @@ class DaemonThreadPool(Executor):
             except RuntimeError:  # no more threads to be had: run with those there are
                 with self._lock:
                     left = count - started - 1
-                    self._live -= left
+                    self._live -= left + self._owed
+                    self._idle = max(0, self._idle - left - self._owed)
                     self._starters -= left
                     self._running -= left
+                    self._owed = 0
                 return
 
     def _work(self) -> None:

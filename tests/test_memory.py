@@ -247,3 +247,31 @@ def test_imap_over_endless_input_keeps_memory_flat(tmp_path: Path) -> None:
     assert report["consumed"] == IMAP_OUTCOMES
     assert report["wrong"] == 0
     assert report["main_growth"] < LIMIT_MB, grew(report)
+
+
+def test_a_process_run_does_not_load_openssl(tmp_path: Path) -> None:
+    """A kind='cpu' run leaves `hashlib` (and OpenSSL's libcrypto, ~4 MB) unloaded in the caller."""
+    script = tmp_path / "no_openssl.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+
+            from parmap import imap, parmap
+
+            if __name__ == "__main__":
+                assert parmap(abs, [-1, 2], kind="cpu", workers=1).results == [1, 2]
+                assert [o.value for o in imap(abs, [-3], kind="cpu", workers=1)] == [3]
+                print(sorted(m for m in ("hashlib", "_hashlib") if m in sys.modules))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -19,11 +19,17 @@ borrows one that an earlier run left idle, and gives it back at its end.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import sys
 from typing import TYPE_CHECKING
+
+# blake2b from its own module: `import hashlib` would also load OpenSSL's libcrypto (~4 MB
+# of resident memory in the calling process) for a hash that never comes from OpenSSL
+try:
+    from _blake2 import blake2b
+except ImportError:  # an interpreter without CPython's _blake2
+    from hashlib import blake2b
 
 from parmap._worker.process import Job, Shipment, run_shipped_batch
 from parmap._worker.transport import unpack_result
@@ -68,7 +74,7 @@ class ProcessBackend:
     ) -> None:
         """Pickle `fn` (failing early if it cannot be) and borrow a pool, or adopt `executor`."""
         job_bytes = pickle_job(Job(fn, policy))
-        token = hashlib.blake2b(job_bytes, digest_size=16).hexdigest()
+        token = blake2b(job_bytes, digest_size=16).hexdigest()
         #: Names the function and its policy: what `parmap._run.batching.remember` keys on.
         self.job_key = token
         self._timeout = timeout
@@ -149,6 +155,6 @@ class ProcessBackend:
 
 def _stamp(job_bytes: bytes, environ: dict[str, str], place: tuple[str, list[str]]) -> int:
     """A non-zero 63-bit name for a shipment: the job's bytes, environment and place."""
-    digest = hashlib.blake2b(job_bytes, digest_size=8)
+    digest = blake2b(job_bytes, digest_size=8)
     digest.update(pickle.dumps((sorted(environ.items()), place)))
     return int.from_bytes(digest.digest(), "little") >> 1 or 1

@@ -144,13 +144,13 @@ def dispatch(
                 if completed is None:  # sent again
                     state.resend(flight)
                     continue
-                state.inflight_items -= len(flight.items)
                 result = completed.result
                 if result is not None and len(result.values) > completed.skipped:
                     sizer.record(len(result.values) - completed.skipped, result.seconds)
                 if ordered:
                     yield from state.in_order(flight.sequence, completed)
                 else:
+                    state.inflight_items -= len(flight.items)
                     yield completed
         if source.error is not None:
             raise source.error
@@ -196,7 +196,7 @@ class _Window(Generic[T]):
         self.submitted = 0  # batches
         self.yielded = 0  # batches yielded in order
         self.dispatched = 0  # items
-        self.inflight_items = 0
+        self.inflight_items = 0  # items read and not yet yielded
         self.exhausted = False
 
     def refill(self) -> None:
@@ -248,8 +248,13 @@ class _Window(Generic[T]):
         """Hold `completed` until every batch before it was yielded; yield what is now in order."""
         self.waiting[sequence] = completed
         while self.yielded in self.waiting:
-            yield self.waiting.pop(self.yielded)
+            ready = self.waiting.pop(self.yielded)
+            # a finished batch holds its items (and results) until it is yielded: it counts
+            # against WINDOW_ITEMS until then, or a consumer slower than the workers would
+            # let the reorder buffer grow to `size` batches of the biggest size
+            self.inflight_items -= len(ready.items)
             self.yielded += 1
+            yield ready
 
 
 def _finish(

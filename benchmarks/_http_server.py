@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    import urllib.request
     from collections.abc import Iterator, Sequence
 
 HOST: Final = "127.0.0.1"
@@ -47,8 +46,18 @@ REQUEST_TIMEOUT_SECONDS: Final = 10.0
 START_TIMEOUT_SECONDS: Final = 30.0
 """How long ``running_server`` waits for the server's first line."""
 
-_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""A urllib opener that ignores ``*_proxy`` variables: the server is on loopback."""
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """A urllib opener that ignores ``*_proxy`` variables: the server is on loopback.
+
+    Made (and ``urllib.request`` imported) on the first call: importing it loads
+    ``ssl`` and OpenSSL (~4 MB), which must not count in the measured memory of
+    the workloads that make no HTTP request.
+    """
+    import urllib.request  # noqa: PLC0415 - see above
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def answers_error(item: int) -> bool:
@@ -61,7 +70,7 @@ def fetch(base_url: str, item: int) -> int:
 
     Raises ``urllib.error.HTTPError`` when the server answers ``500``.
     """
-    with _OPENER.open(f"{base_url}/{item}", timeout=REQUEST_TIMEOUT_SECONDS) as response:
+    with _opener().open(f"{base_url}/{item}", timeout=REQUEST_TIMEOUT_SECONDS) as response:
         return int(response.read())
 
 
@@ -71,85 +80,6 @@ def fetch_caught(base_url: str, item: int) -> int | Exception:
         return fetch(base_url, item)
     except Exception as exc:  # noqa: BLE001 - every failure is data here, as in parmap
         return exc
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Answers ``GET /N`` after the injected latency: ``500`` or ``str(N * N)``."""
-
-    server: _BoundedServer
-    timeout = REQUEST_TIMEOUT_SECONDS
-    """Seconds a connection may stay silent before its thread gives up on it."""
-
-    def do_GET(self) -> None:
-        """Answer ``GET /N`` (``404`` for any other path)."""
-        try:
-            item = int(self.path.lstrip("/"))
-        except ValueError:
-            self.send_error(404)
-            return
-        time.sleep(LATENCY_SECONDS)  # the injected latency, not synchronisation
-        if answers_error(item):
-            self.send_error(500, "injected error")
-        else:
-            body = str(item * item).encode("ascii")
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        self.server.count_request()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
-        """Log nothing: a line per request would cost more than the request."""
-        del format, args
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """A thread-per-request server that shuts itself down after ``max_requests``.
-
-    Its request threads are not daemons: closing the server waits for every
-    answer to be sent.
-    """
-
-    daemon_threads = False
-    request_queue_size = 256
-    """The listen backlog: the default of 5 drops connections when 50 clients connect at once."""
-
-    def __init__(self, max_requests: int) -> None:
-        super().__init__((HOST, 0), _Handler)
-        self._lock = threading.Lock()
-        self._left = max_requests
-
-    def count_request(self) -> None:
-        """Count one answered request; on the last one allowed, shut the server down."""
-        with self._lock:
-            self._left -= 1
-            last = self._left == 0
-        if last:
-            threading.Thread(target=self.shutdown, daemon=True).start()
-
-
-def serve(max_requests: int, lifetime: float) -> None:
-    """Serve until ``max_requests`` are answered, ``lifetime`` has passed, or stdin closes.
-
-    Prints the base URL (``http://127.0.0.1:PORT``) on its first line of output.
-    """
-    with _BoundedServer(max_requests) as server:
-        host, port = server.server_address[:2]
-        print(f"http://{host!s}:{port}", flush=True)
-        timer = threading.Timer(lifetime, server.shutdown)
-        timer.daemon = True
-        timer.start()
-
-        def shut_down_at_eof() -> None:
-            sys.stdin.read()
-            server.shutdown()
-
-        threading.Thread(target=shut_down_at_eof, name="stdin-eof", daemon=True).start()
-        try:
-            server.serve_forever(poll_interval=0.1)
-        finally:
-            timer.cancel()
 
 
 @contextlib.contextmanager
@@ -199,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_requests < 1 or args.lifetime <= 0:
         parser.error("--max-requests and --lifetime must be positive")
-    serve(args.max_requests, args.lifetime)
+    import _http_serve  # noqa: PLC0415 - the server side, loaded in the server's process only
+
+    _http_serve.serve(args.max_requests, args.lifetime)
     return 0
 
 

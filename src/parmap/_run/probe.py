@@ -171,11 +171,12 @@ def _probe(  # noqa: PLR0917 - probe's arguments, its result and its clock
     # The first call often pays for warming up (imports, caches): judge by the later ones.
     per_item = later[0] / later[1] if later[1] else max(wall - queued, 0.0) / count
     left = None if total is None else total - source.read
-    if timeout is None and _not_worth_it(per_item, left, found.done):
+    worth = _not_worth_it(per_item, left, found.done) if timeout is None else None
+    if worth is not None:
         found.size = int(min(MAX_HERE, max(MAX_SIZE, HERE_SECONDS / max(per_item, 1e-9))))
         notes.append(
-            f"kind='auto' ran the items here, one after another: each took "
-            f"{per_item * 1e6:.2f} µs, less than handing it to a worker would cost"
+            f"kind='auto' ran the items here, one after another: the first {count} took "
+            f"{per_item * 1e6:.2f} µs each, {worth}"
         )
         return found
     share = cpu / max(wall - queued, 1e-9)
@@ -233,11 +234,19 @@ def _clearly_too_quick(later: list[float], sample: Completed[T]) -> bool:
     )
 
 
-def _not_worth_it(per_item: float, left: int | None, done: list[Completed[T]]) -> bool:
-    """Whether running the rest in workers would cost more than it saves."""
+def _not_worth_it(per_item: float, left: int | None, done: list[Completed[T]]) -> str | None:
+    """Why running the rest in workers would cost more than it saves; ``None`` if it would not."""
+    handing = _transport_seconds(done[-1]) + OVERHEAD_PER_ITEM
+    if per_item < handing:
+        return f"less than handing one to a worker costs (~{handing * 1e6:.2f} µs)"
     if left is not None and left * per_item < SERIAL_SECONDS:
-        return True
-    return per_item < _transport_seconds(done[-1]) + OVERHEAD_PER_ITEM
+        if not left:
+            return "and none were left"
+        return (
+            f"and the {left} left, about {left * per_item * 1000:.1f} ms of work, take less "
+            "than starting workers would"
+        )
+    return None
 
 
 def _transport_seconds(sample: Completed[T]) -> float:
@@ -344,7 +353,7 @@ def run_here(
     Batches of a list are windows on it (nothing copied), unless a journal
     must be asked which of their items were done before.
     """
-    run = _runner(fn, policy)
+    run = _runner(fn, policy, whole=True)
     while True:
         start = source.read
         if restore is None:
@@ -369,9 +378,9 @@ def run_here(
 
 
 def _runner(
-    fn: Callable[[T], object], policy: Policy | None
+    fn: Callable[[T], object], policy: Policy | None, *, whole: bool = False
 ) -> Callable[[Sequence[T]], BatchResult]:
     def run(items: Sequence[T]) -> BatchResult:
-        return run_batch(fn, items, policy=policy)  # type: ignore[arg-type]  # T -> object
+        return run_batch(fn, items, policy=policy, whole=whole)  # type: ignore[arg-type]
 
     return run

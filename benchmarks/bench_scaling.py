@@ -612,8 +612,9 @@ def panel_values(
         return [p["size"] for p in points], [
             p["tools"][tool]["rss_peak_mb"]["median"] for p in points
         ]
-    if key == "slope":
-        return [p["size"] for p in points[1:]], slopes(points, tool)
+    if key == "slope":  # from FLAT_FROM on: below it, noise in the start-up swamps the slope
+        flat = [p for p in points if p["size"] >= FLAT_FROM]
+        return [p["size"] for p in flat[1:]], slopes(flat, tool)
     return [p["size"] for p in points], [p["tools"][tool][key] for p in points]
 
 
@@ -636,7 +637,12 @@ def draw_chart(report: dict[str, Any], path: Path) -> bool:
         ("items", "us_per_item", "time per item (µs): wall / N", axes[0][0]),
         ("items", "marginal_us_per_item", "marginal time per item (µs)", axes[0][1]),
         ("items", "rss", "tree RSS peak (MB, median)", axes[1][0]),
-        ("items", "slope", "cost of one more item (µs): Δ time / Δ N", axes[1][1]),
+        (
+            "items",
+            "slope",
+            "cost of one more item (µs): Δ time / Δ N from the point before",
+            axes[1][1],
+        ),
         ("waits", "overhead_us_per_item", waits_overhead, axes[0][2]),
         ("waits", "rss", "tree RSS peak (MB, median)", axes[1][2]),
     )
@@ -659,10 +665,8 @@ def draw_chart(report: dict[str, Any], path: Path) -> bool:
                 linestyle="-" if tool in PARMAP_TOOLS else "--",
             )
         ax.set_xscale("log")
-        if key in {"us_per_item", "marginal_us_per_item"}:
+        if key in {"us_per_item", "marginal_us_per_item", "slope"}:
             ax.set_yscale("log")
-        elif key == "slope":
-            ax.set_yscale("symlog", linthresh=0.05)
         if curve == "items" and key != "rss":
             lo = [p for p in points if p["size"] >= FLAT_FROM]
             if lo:

@@ -60,8 +60,9 @@ EARLY_ITEMS = 4096
 #: often pays for warming up (imports, caches), and should not decide alone.
 FIRST_ITEM_SECONDS = 0.005
 #: The most a sample grows over the last one, aiming at what is left of PROBE_SECONDS:
-#: few samples (each costs a batch's overhead), none far beyond what was measured.
-GROWTH = 8
+#: few samples (each costs a batch's overhead), none far beyond what was measured (a
+#: sample 8× one that looked trivial ran 40 ms of 1-in-1000 10 ms waits here).
+GROWTH = 4
 #: The most items one sample holds (items of ~35 ns fill PROBE_SECONDS in ~57,000).
 MAX_SAMPLE = 1 << 16
 #: Seconds of work in a batch of the rest run here: few batches (each costs its
@@ -211,8 +212,8 @@ def _next_size(size: int, ran: int, times: tuple[float, float, float], left: flo
     At least twice the last one, at most `GROWTH` times (and `MAX_SAMPLE`).
 
     Examples:
-        >>> _next_size(1, 1, (1e-6, 1e-6, 0.0), 0.002)  # 1 µs items: grow 8×
-        8
+        >>> _next_size(1, 1, (1e-6, 1e-6, 0.0), 0.002)  # 1 µs items: grow 4×
+        4
         >>> _next_size(8, 8, (0.001, 0.001, 0.0), 0.001)  # 125 µs items: what is left
         16
     """

@@ -55,7 +55,7 @@ CPU_SHARE = 0.5
 PROBE_SECONDS = 0.001
 #: Items after the first enough to decide before PROBE_SECONDS, when they are clearly
 #: too quick for a worker (`_clearly_too_quick`).
-EARLY_ITEMS = 4096
+EARLY_ITEMS = 1024
 #: A first item quicker than this is followed by more before deciding: a first call
 #: often pays for warming up (imports, caches), and should not decide alone.
 FIRST_ITEM_SECONDS = 0.005
@@ -71,7 +71,7 @@ HERE_SECONDS = 0.02
 #: The most items in a batch run here: what a run with keep_results=False holds at once.
 MAX_HERE = 1 << 18
 #: How many of a sample's items (and results) are pickled to estimate sending one.
-TRANSPORT_SAMPLE = 1024
+TRANSPORT_SAMPLE = 256
 #: With a known length: all the work left, estimated, under this many seconds runs
 #: here (two workers would save at most half of it, less than starting them costs).
 SERIAL_SECONDS = 0.01

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -71,3 +72,35 @@ def test_auto_measures_within_the_timeout() -> None:
     assert summary.results[1:] == [1, 2, 3, 4]
     assert summary.backend.startswith("threads")
     assert any("ran longer than timeout=0.2" in note for note in summary.notes)
+
+
+def collects_at_300(x: int) -> int:
+    if x == 300:
+        gc.collect()  # a full collection: milliseconds in a sample of sub-microsecond items
+    return x
+
+
+def test_a_collection_while_measuring_does_not_make_tiny_items_look_slow() -> None:
+    """Time the garbage collector ran while the first items were measured is not theirs.
+
+    Without leaving it out, the sample holding item 300 takes milliseconds for a
+    few hundred items, and kind='auto' sends trivial items to workers.
+    """
+    summary = parmap(collects_at_300, range(50_000), kind="auto")
+    assert summary.backend == SERIAL_BACKEND, summary.notes
+    assert summary.results == list(range(50_000))
+
+
+def test_items_appended_to_the_input_list_while_it_runs_here_run_too() -> None:
+    """Run here, a list input is read as a for loop reads it: items appended on the way run too."""
+    items = list(range(20_000))
+
+    def grow(x: int) -> int:
+        if x % 5_000 == 4_999 and x < 100_000:
+            items.append(x + 100_000)
+        return x
+
+    summary = parmap(grow, items, kind="auto")
+    assert summary.backend == SERIAL_BACKEND
+    assert summary.total == len(items) == 20_004
+    assert summary.results == items

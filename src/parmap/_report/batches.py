@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from parmap._worker.records import BatchResult
 
 __all__ = ["Completed"]
@@ -22,7 +24,7 @@ class Completed(Generic[T]):
     """
 
     start: int
-    items: list[T]
+    items: Sequence[T]
     result: BatchResult | None
     error: Exception | None
     #: Positions whose results an earlier run left in the checkpoint journal.

@@ -135,6 +135,10 @@ _new_tuple: Callable[[type[Outcome[Any, Any]], tuple[int, object, object, Any]],
 )
 
 
+#: A batch in order with more values than this (and than collected before) lends its list.
+_ADOPT = 4096
+
+
 class Collector(Generic[T, R]):
     """Accumulates a run's outcomes as batches finish, in any order.
 
@@ -172,7 +176,11 @@ class Collector(Generic[T, R]):
         self._shared = False  # `results` is held by a Summary made before
 
     def add(self, done: Completed[T]) -> None:
-        """Record one finished batch.
+        """Record one finished batch, which it takes: `done` is not to be read afterwards.
+
+        A batch in order that brings more values than were collected before it
+        lends them its list (the earlier values are put in front of them), so a
+        big batch run here costs no copy of its values.
 
         Raises:
             BaseException: The ``KeyboardInterrupt`` or ``SystemExit`` that
@@ -200,7 +208,11 @@ class Collector(Generic[T, R]):
             end = start + len(done.items)
             values = cast("list[R | None]", result.values if result is not None else [])
             if start == len(results) and len(values) == len(done.items):  # in order: append
-                results.extend(values)
+                if len(values) > max(len(results), _ADOPT) and not self._shared:
+                    values[:0] = results  # moves the batch's values, copies the fewer before
+                    self.results = values
+                else:
+                    results.extend(values)
             else:
                 if len(results) < end:
                     results.extend([None] * (end - len(results)))

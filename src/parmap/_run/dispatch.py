@@ -20,9 +20,10 @@ from .batching import WINDOW_ITEMS
 from .doorbell import Doorbell
 from .flight import Flight
 from .options import NO_LIMITS, Limits
+from .window import ListWindow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from parmap._backends.base import Backend
     from parmap._journal.journal import Restored
@@ -101,6 +102,18 @@ class Source(Generic[T]):
                 self.error = exc
         self.read += len(batch)
         return batch
+
+    def take_window(self, size: int) -> Sequence[T]:
+        """Like `take`, but a list input's items as a window on it (`ListWindow`), not a copy.
+
+        For batches run in the calling thread: a window holds the list, so it
+        must not travel to a worker.
+        """
+        if self._list is None:
+            return self.take(size)
+        window = ListWindow(self._list, self.read, size)
+        self.read += len(window)
+        return window
 
 
 def dispatch(

@@ -133,7 +133,7 @@ def _run(
         if found.kind is None:
             log.backend = SERIAL_BACKEND
             log.workers = 1
-            yield from run_here(fn, source, policy, restore=restore)
+            yield from run_here(fn, source, policy, restore=restore, size=found.size)
             return
         chosen = found.kind
     if options.executor is None and chosen == "cpu" and in_worker_process():

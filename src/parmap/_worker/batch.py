@@ -94,6 +94,7 @@ def run_batch(
     policy: Policy | None = None,
     progress: Progress | None = None,
     prior: dict[int, int] | None = None,
+    whole: bool = False,
 ) -> BatchResult:
     """Call `fn` on each item in turn, catching each item's `Exception` on its own.
 
@@ -110,6 +111,9 @@ def run_batch(
             `STARTED`, `ATTEMPT`), so that the caller's process can tell which item
             a dead or hung worker was running.
         prior: Attempts already made (and lost to a timeout) by position.
+        whole: Once the first segment showed quick items, time the rest as
+            one segment (a batch run in the calling thread, which waits for it
+            anyway: it keeps its C-level loop without an `islice` step per item).
 
     Returns:
         The values (``None`` where an item failed), failures, and timing.
@@ -118,7 +122,7 @@ def run_batch(
     if (
         policy is None or (not policy.retries and not policy.timed and policy.pace is None)
     ) and not prior:
-        result = _run_plain(fn, items, stop, progress)
+        result = _run_plain(fn, items, stop, progress, whole=whole)
     else:
         result = _run_tracked(
             fn, items, stop, policy=policy or Policy(), progress=progress, prior=prior or {}
@@ -144,6 +148,8 @@ def _run_plain(
     items: Sequence[object],
     stop: StopFlag | None,
     progress: Progress | None = None,
+    *,
+    whole: bool = False,
 ) -> BatchResult:
     """The hot path: one attempt per item, at most the item's position reported.
 
@@ -162,7 +168,7 @@ def _run_plain(
     try:
         while True:
             try:
-                _loop(fn, remaining, values, stop, progress, clock)
+                _loop(fn, remaining, values, stop, progress, clock, len(items), whole=whole)
             except Exception as exc:  # noqa: BLE001 - a failing item is data, not a crash
                 clock.close(len(values) + 1)  # the call that raised took its time too
                 failures.append(describe(len(values), exc))
@@ -189,12 +195,29 @@ def _loop(  # noqa: PLR0917 - the batch's state, passed on for speed
     stop: StopFlag | None,
     progress: Progress | None,
     clock: Segments,
+    total: int,
+    *,
+    whole: bool = False,
 ) -> None:
-    """Append ``fn(item)`` for each remaining item, one segment at a time; errors propagate."""
+    """Append ``fn(item)`` for each remaining item, one segment at a time; errors propagate.
+
+    `total` is the batch's length: a segment that takes in all the rest maps
+    over `remaining` itself, without an `islice` step per item; with `whole`
+    (see `run_batch`), so does the first segment of quick items (quick as the
+    last segment measured showed them).
+    """
     append = values.append
     clock.open(len(values))
     while True:
         size = clock.size
+        if (
+            progress is None
+            and stop is None
+            and (size >= total - len(values) or (whole and size > 1))
+        ):
+            values.extend(map(fn, remaining))
+            clock.close(len(values))
+            return
         if progress is not None:
             for item in islice(remaining, size):
                 progress[POSITION] = len(values)

@@ -4,15 +4,18 @@ Waking a thread costs more than the bookkeeping of a batch: on two cores,
 a hundred worker threads waking from their waits compete with the
 dispatcher for the interpreter lock, and a dispatcher woken per finished
 batch spends most of its time being woken. So finished futures queue up
-here, and the dispatcher is rung only once `threshold` of them are in (a few),
-then takes them all at once. It sets the threshold itself, to a fraction
-of the batches in flight: the batches queued behind the running ones keep
-the workers busy meanwhile, and a threshold never above what is still
-outstanding means the bell always rings.
+here, and the dispatcher is rung only once `threshold` of them are in (a
+few), then takes them all at once. It sets the threshold itself, never above
+what is still outstanding, so the bell always rings.
+
+A worker putting a future takes no lock (a thousand threads would queue for
+it): the queue is a deque, the count an `itertools.count`, and the bell is
+rung only when it is not rung already.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
@@ -41,18 +44,16 @@ class Doorbell:
     def __init__(self) -> None:
         """No future finished yet."""
         self._finished: deque[Future[object]] = deque()
-        self._lock = threading.Lock()
+        self._puts = itertools.count(1)  # next() is the number of futures put so far
+        self._taken = 0  # futures taken so far (the dispatcher's own count)
+        self._ring_at = 1  # ring once this many futures have been put in all
         self._rung = threading.Event()
-        self._count = 0  # futures put since the last take
-        self._threshold = 1
 
     def put(self, future: Future[object]) -> None:
         """Queue a finished `future` (any thread; a done-callback); ring once enough are in."""
         self._finished.append(future)  # before counting it: a counted future is always queued
-        with self._lock:
-            self._count += 1
-            if self._count >= self._threshold:
-                self._rung.set()
+        if next(self._puts) >= self._ring_at and not self._rung.is_set():
+            self._rung.set()
 
     def pending(self) -> bool:
         """Whether some finished future waits to be taken."""
@@ -65,13 +66,12 @@ class Doorbell:
         yet taken), or this waits for the whole `timeout`. The list is empty
         only when the timeout passed with none finished.
         """
-        with self._lock:
-            self._threshold = max(1, threshold)
-            ready = self._count >= self._threshold
-        if not ready:
+        threshold = max(1, threshold)
+        self._rung.clear()
+        self._ring_at = self._taken + threshold  # a put that read the old one rings early
+        if len(self._finished) < threshold:
             self._rung.wait(timeout)
-        with self._lock:
-            self._rung.clear()
-            self._count = 0
         finished = self._finished
-        return [finished.popleft() for _ in range(len(finished))]
+        taken = [finished.popleft() for _ in range(len(finished))]
+        self._taken += len(taken)
+        return taken

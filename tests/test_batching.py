@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parmap._backends.processes import PROCESS_TARGET
-from parmap._backends.threads import THREAD_TARGET
+from parmap._backends.threads import DISPATCH_COST, THREAD_TARGET, ThreadBackend
 from parmap._run.batching import (
     GROWTH,
     MAX_SIZE,
@@ -263,3 +263,14 @@ def test_runs_remember_what_they_measured_per_function() -> None:
     for n in range(100):
         remember(f"other-{n}", 1.0)
     assert remembered("f") is None  # the oldest are forgotten first
+
+
+def test_thread_batches_hold_more_work_with_many_threads() -> None:
+    """With 1000 threads a batch aims at 0.1 s of work, so one calling thread keeps up."""
+    few, many = ThreadBackend(repr, 4), ThreadBackend(repr, 1000)
+    try:
+        assert few.batch_target == THREAD_TARGET
+        assert many.batch_target == 1000 * DISPATCH_COST > THREAD_TARGET
+    finally:
+        few.close(cancel=False)
+        many.close(cancel=False)

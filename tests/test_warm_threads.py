@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from parmap import parmap
+from parmap import imap, parmap
 from parmap._backends import threadpool
 
 
@@ -146,3 +146,37 @@ def test_a_forked_child_does_not_use_the_parents_idle_threads() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
     assert done.returncode == 0
+
+
+def test_a_pool_grown_after_a_busy_run_starts_the_threads_it_needs() -> None:
+    """After a run whose tasks often waited for a busy thread, a bigger run still gets all its.
+
+    Each task queued while every thread was busy once left an idle count behind
+    for good, so the next, bigger run took those for idle threads and started
+    none: 15 items meeting at a barrier never met.
+    """
+    assert len(list(imap(thread_of, range(100), workers=10, batch_size=1))) == 100
+    barrier = threading.Barrier(15, timeout=20)
+    assert parmap(lambda _: barrier.wait(), range(15), workers=15, batch_size=1).ok
+
+
+def test_a_timeout_on_one_thread_after_a_bigger_run_does_not_hang() -> None:
+    """One thread, an item given up for its timeout: the rest of its batch still runs.
+
+    The thread lent for the stuck item used to be taken back twice, leaving
+    the pool with no thread at all and the run waiting for ever.
+    """
+    assert parmap(thread_of, range(200), workers=8, batch_size=1).ok
+    stuck = threading.Event()
+
+    def job(x: int) -> int:
+        if x == 5:
+            stuck.wait(30)  # the hung item, released below; not a sync
+        return x
+
+    try:
+        summary = parmap(job, range(20), workers=1, batch_size=1, timeout=0.2)
+        assert summary.failed == 1
+        assert summary.succeeded == 19
+    finally:
+        stuck.set()

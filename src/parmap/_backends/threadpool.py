@@ -35,7 +35,9 @@ __all__ = ["IDLE_TIMEOUT", "SHELF", "DaemonThreadPool", "give_back", "lease"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_Task = tuple["Future[Any]", "Callable[..., Any]", tuple[Any, ...], dict[str, Any]]
+#: A task: its future, the call, and whether it claimed a thread when queued (an idle
+#: thread's token, or a thread started for it); an unclaimed one waits for a busy thread.
+_Task = tuple["Future[Any]", "Callable[..., Any]", tuple[Any, ...], dict[str, Any], bool]
 
 #: Threads a starting thread starts, of those still wanted.
 _FAN_OUT = 2
@@ -72,7 +74,10 @@ class DaemonThreadPool(Executor):
         self._live = 0  # threads started or wanted, less those asked to retire
         # One token per thread waiting for a task that no queued task has claimed: a
         # deque's append and pop need no lock, so a thread that finished a task takes none.
+        # A thread that takes an unclaimed task gives up a token; when there is none just
+        # then (a submission took it), it leaves a debt, which the next token pays instead.
         self._idle: deque[None] = deque()
+        self._debts: deque[None] = deque()
         self._owed = 0  # threads wanted, to be started by threads that are starting up
         self._starters = 0  # threads started that have not yet taken their share of `_owed`
         self._running = 0  # threads started that have not exited
@@ -92,11 +97,13 @@ class DaemonThreadPool(Executor):
                 msg = "cannot submit to a parmap thread pool that was shut down"
                 raise RuntimeError(msg)
             future: Future[T] = Future()
-            self._tasks.put((future, fn, args, kwargs))
             if _claim(self._idle):
+                self._tasks.put((future, fn, args, kwargs, True))
                 return future
             if self._live >= self._max_workers:
+                self._tasks.put((future, fn, args, kwargs, False))
                 return future
+            self._tasks.put((future, fn, args, kwargs, True))
             # One more thread: asking for more at once (as many again as there are) had all
             # of a thousand threads wait and wake in step, and took 1.35 s instead of 1.01 s.
             self._live += 1
@@ -124,6 +131,7 @@ class DaemonThreadPool(Executor):
                 self._live -= 1
                 self._starters -= 1
                 self._running -= 1
+                self._exited.notify_all()
             raise
         with self._lock:
             if len(self._threads) > 2 * self._max_workers:
@@ -140,7 +148,7 @@ class DaemonThreadPool(Executor):
         for started in range(count):
             try:
                 self._start()
-            except RuntimeError:  # no more threads to be had: run with those there are
+            except BaseException:  # noqa: BLE001 - no more threads to be had: run with those there are
                 with self._lock:
                     left = count - started - 1
                     self._live -= left + self._owed
@@ -149,20 +157,23 @@ class DaemonThreadPool(Executor):
                     self._starters -= left
                     self._running -= left
                     self._owed = 0
+                    self._exited.notify_all()
                 return
 
     def _work(self) -> None:
-        self._start_owed()
         try:
+            self._start_owed()
             while True:
                 task = self._tasks.get()
                 if task is None:
                     return
                 if isinstance(task, _Retire):
                     if not task.claimed:
-                        _claim(self._idle)
+                        self._busy()
                     return
-                future, fn, args, kwargs = task
+                future, fn, args, kwargs, claimed = task
+                if not claimed:
+                    self._busy()
                 if future.set_running_or_notify_cancel():
                     try:
                         result = fn(*args, **kwargs)
@@ -171,11 +182,17 @@ class DaemonThreadPool(Executor):
                     else:
                         future.set_result(result)
                 del task, future, fn, args, kwargs
-                self._idle.append(None)
+                if not _claim(self._debts):
+                    self._idle.append(None)
         finally:
             with self._lock:
                 self._running -= 1
                 self._exited.notify_all()
+
+    def _busy(self) -> None:
+        """This thread took an unclaimed task: it is no longer idle (see `_idle`)."""
+        if not _claim(self._idle):
+            self._debts.append(None)
 
     def resize(self, workers: int) -> None:
         """Run at most `workers` threads from now on; threads beyond that exit once idle."""
@@ -205,9 +222,10 @@ class DaemonThreadPool(Executor):
         """Undo one `lend`: the abandoned item is done, so one thread can go."""
         with self._lock:
             self._max_workers -= 1
-            if not self._closed:
+            # a lend that found an idle thread started none: then there is none to retire
+            while not self._closed and self._live > self._max_workers:
                 self._live -= 1
-                self._tasks.put(_Retire(claimed=False))
+                self._tasks.put(_Retire(claimed=_claim(self._idle)))
 
     def reusable(self) -> bool:
         """Whether another run may use this pool: open, and no thread lent for a timeout."""

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
 from parmap import imap, parmap
 from parmap._backends import threadpool
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +28,22 @@ def _no_idle_pool() -> None:
 
 def thread_of(_: object) -> int:
     return threading.get_ident()
+
+
+@contextlib.contextmanager
+def hanging_on(index: int) -> Iterator[Callable[[int], int]]:
+    """A function that returns its item, except item `index`, which hangs until the block ends."""
+    stuck = threading.Event()
+
+    def job(x: int) -> int:
+        if x == index:
+            stuck.wait(30)  # the hung item, released on leaving the block; not a sync
+        return x
+
+    try:
+        yield job
+    finally:
+        stuck.set()
 
 
 class Concurrency:
@@ -87,19 +108,10 @@ def test_a_bigger_call_after_a_smaller_one_gets_its_threads() -> None:
 
 def test_a_run_given_up_on_for_a_timeout_does_not_leave_its_pool() -> None:
     """A pool whose thread is stuck in an item that overran is not kept for the next run."""
-    stuck = threading.Event()
-
-    def slow(x: int) -> int:
-        if x == 0:
-            stuck.wait(20)  # the hung item, released below; not a sync
-        return x
-
-    try:
+    with hanging_on(0) as slow:
         summary = parmap(slow, range(4), workers=2, batch_size=1, timeout=0.3)
         assert summary.failed == 1
         assert threadpool.SHELF.idle() is None
-    finally:
-        stuck.set()
 
 
 def test_an_interrupted_run_does_not_leave_its_pool() -> None:
@@ -167,16 +179,7 @@ def test_a_timeout_on_one_thread_after_a_bigger_run_does_not_hang() -> None:
     the pool with no thread at all and the run waiting for ever.
     """
     assert parmap(thread_of, range(200), workers=8, batch_size=1).ok
-    stuck = threading.Event()
-
-    def job(x: int) -> int:
-        if x == 5:
-            stuck.wait(30)  # the hung item, released below; not a sync
-        return x
-
-    try:
+    with hanging_on(5) as job:
         summary = parmap(job, range(20), workers=1, batch_size=1, timeout=0.2)
         assert summary.failed == 1
         assert summary.succeeded == 19
-    finally:
-        stuck.set()

@@ -64,7 +64,8 @@ class Doorbell:
 
         `threshold` must not exceed the futures still to finish (those not
         yet taken), or this waits for the whole `timeout`. The list is empty
-        only when the timeout passed with none finished.
+        when the timeout passed with none finished, or, rarely, when a put
+        that counted after an earlier take rang for a future that take had.
         """
         threshold = max(1, threshold)
         self._rung.clear()

@@ -111,7 +111,7 @@ def probe(
     """
     found: Probe[T] = Probe(None)
     with CpuQueue() as waited, Collections() as collected:
-        # _CpuQueue is read in this thread: the samples run here (untimed)
+        # the CPU queue is read in this thread: the samples run here (untimed)
         clock = _Clock(waited, collected)
         return _probe(fn, source, policy, notes, found, total, timeout, restore, clock)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parmap import imap
 from parmap._backends.processes import PROCESS_TARGET
-from parmap._backends.threads import DISPATCH_COST, THREAD_TARGET, ThreadBackend
+from parmap._backends.threads import DISPATCH_COST, THREAD_TARGET, THREAD_WINDOW, ThreadBackend
 from parmap._run.batching import (
     GROWTH,
     MAX_SIZE,
@@ -20,6 +22,12 @@ from parmap._run.batching import (
     remember,
     remembered,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from concurrent.futures import Future
+
+    import pytest
 
 #: A per-item duration and a target chosen so that target / per_item is exact: 64 items.
 PER_ITEM = 2.0**-10
@@ -274,3 +282,33 @@ def test_thread_batches_hold_more_work_with_many_threads() -> None:
     finally:
         few.close(cancel=False)
         many.close(cancel=False)
+
+
+def test_tiny_items_on_many_threads_keep_few_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trivial items on 32 threads: batches of at most half the thread window, and the input
+    runs ahead of the consumer by two windows at most (40,000 with a window of 50,000)."""
+    sizes: list[int] = []
+    submit = ThreadBackend.submit
+
+    def recording(
+        self: ThreadBackend, items: Sequence[object], prior: dict[int, int] | None = None
+    ) -> Future[object]:
+        sizes.append(len(items))
+        return submit(self, items, prior)
+
+    monkeypatch.setattr(ThreadBackend, "submit", recording)
+    read = consumed = ahead = 0
+
+    def source() -> Iterator[int]:
+        nonlocal read, ahead
+        for n in range(300_000):
+            read += 1
+            ahead = max(ahead, read - consumed)
+            yield n
+
+    for outcome in imap(abs, source(), workers=32):
+        assert outcome.value == outcome.index
+        consumed += 1
+    assert consumed == 300_000
+    assert ahead <= 2 * THREAD_WINDOW
+    assert max(sizes) == THREAD_WINDOW // 2  # the sizer did grow them to the ceiling

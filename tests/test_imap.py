@@ -13,7 +13,7 @@ import pytest
 
 import parmap as pm
 from parmap import Kind, Outcome, imap
-from parmap._run import dispatch
+from parmap._backends import threads
 from parmap._run.batching import FixedBatchSize
 
 if TYPE_CHECKING:
@@ -432,7 +432,7 @@ def test_finished_batches_waiting_for_an_earlier_one_count_in_the_window(
     finished and been taken in by the dispatcher; the input must not be read further
     meanwhile (it was, up to the window's 8 batches, when only running batches counted).
     """
-    monkeypatch.setattr(dispatch, "WINDOW_ITEMS", 40)
+    monkeypatch.setattr(threads, "THREAD_WINDOW", 40)
     taken_in = 0
     released = threading.Event()
     record = FixedBatchSize.record

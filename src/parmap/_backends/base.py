@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
 
-__all__ = ["Backend", "InProcess", "describe_executor"]
+__all__ = ["WINDOW_ITEMS", "Backend", "InProcess", "describe_executor"]
+
+#: Items in flight at most (read, not yet finished), whatever the batch sizes: tiny
+#: items make big batches, and a few of them keep every worker busy.
+WINDOW_ITEMS = 50_000
 
 
 class Backend(Protocol):
@@ -28,6 +32,8 @@ class Backend(Protocol):
     sent_bytes: int
     #: Seconds of work a batch should hold when batch sizes are chosen for the user.
     batch_target: float
+    #: Items read and not yet finished at most (`WINDOW_ITEMS` unless the backend says less).
+    window_items: int
 
     def submit(
         self, items: Sequence[object], prior: dict[int, int] | None = None

@@ -49,6 +49,7 @@ from parmap._worker.records import BatchResult, Failure, describe
 from parmap._worker.timing import Measured, Timings
 from parmap._worker.transport import unpack_result
 
+from .base import WINDOW_ITEMS
 from .shipping import batch_payload, pickle_job
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class DaskBackend:
         self._token = uuid.uuid4().hex
         self.sent_bytes = 0
         self.batch_target = DASK_TARGET
+        self.window_items = WINDOW_ITEMS
         self._client = client
         self._where = getattr(client.scheduler, "address", None) or "?"
         self.description = f"dask ×{cluster_threads(client)} at {self._where}"

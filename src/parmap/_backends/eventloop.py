@@ -33,7 +33,7 @@ from parmap._worker.batch import Policy
 from parmap._worker.records import BatchResult, Failure, describe
 from parmap._worker.timing import Measured, Timings
 
-from .base import InProcess
+from .base import WINDOW_ITEMS, InProcess
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -113,6 +113,7 @@ class LoopBackend(InProcess):
         self._stopped = False
         self._lock = threading.Lock()
         self.batch_target = LOOP_TARGET
+        self.window_items = WINDOW_ITEMS
         self.description = f"asyncio ×{workers}"
         self._loan = _lendable()
         self._thread: threading.Thread | None = None

@@ -35,7 +35,7 @@ from parmap._worker.process import Job, Shipment, run_shipped_batch
 from parmap._worker.transport import unpack_result
 
 from . import warm
-from .base import describe_executor
+from .base import WINDOW_ITEMS, describe_executor
 from .pool import ProcessPool
 from .shipping import batch_payload, pickle_job
 
@@ -80,6 +80,7 @@ class ProcessBackend:
         self._timeout = timeout
         self.sent_bytes = 0
         self.batch_target = PROCESS_TARGET
+        self.window_items = WINDOW_ITEMS
         self._workers = workers
         self._owned = executor is None
         self._executor: Executor

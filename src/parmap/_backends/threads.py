@@ -21,7 +21,7 @@ from .threadpool import DaemonThreadPool
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["THREAD_TARGET", "ThreadBackend"]
+__all__ = ["THREAD_TARGET", "THREAD_WINDOW", "ThreadBackend"]
 
 #: Seconds of work a batch on threads should hold: a thread task costs ~20 µs, so this
 #: keeps overhead near 1% while batches stay short enough to spread over every worker.
@@ -32,6 +32,12 @@ THREAD_TARGET = 0.002
 #: 100,000 hand-backs a second, more than it can do (20,000 waits: 0.99 s, now 0.74 s;
 #: ThreadPoolExecutor 0.81 s); up to 100 threads it changes nothing for such waits.
 DISPATCH_COST = 0.0001
+#: Items in flight at most on threads, where the items and results in flight live in
+#: the caller's own memory. Tiny items make batches of thousands, and many threads
+#: holding one each (and freeing them out of order) kept memory growing with the
+#: thread count: 3,000,000 trivial items on 32 threads peaked at +14 MB over the
+#: interpreter with 50,000 in flight, +4 MB with 10,000, at the same speed (within 3%).
+THREAD_WINDOW = 10_000
 
 
 class ThreadBackend(InProcess):
@@ -62,6 +68,7 @@ class ThreadBackend(InProcess):
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
         self.batch_target = max(THREAD_TARGET, workers * DISPATCH_COST)
+        self.window_items = THREAD_WINDOW
         self._running: dict[Future[object], _Watched] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()

@@ -13,9 +13,6 @@ T = TypeVar("T")
 #: A batch never grows past this many items, nor more than this factor at a time.
 MAX_SIZE = 10_000
 GROWTH = 4
-#: Items in flight at most (read, not yet finished), whatever the batch sizes: tiny
-#: items make big batches, and a few of them keep every worker busy.
-WINDOW_ITEMS = 50_000
 #: Bytes a batch sent to a worker process should hold at most (pickled items).
 BATCH_BYTES = 1_000_000
 #: While a run starts, a batch holds at most (items finished) / (RAMP_SHARE × workers),
@@ -81,6 +78,8 @@ class AutoBatchSize:
     total: int | None
     #: Seconds per item measured by an earlier run of the same function: where to start.
     prior: float | None = None
+    #: A batch never holds more items than this (at most `MAX_SIZE`).
+    most: int = MAX_SIZE
     _current: int = field(default=1, init=False)
     _per_item: float | None = field(default=None, init=False)
     _completed: int = field(default=0, init=False)
@@ -89,7 +88,7 @@ class AutoBatchSize:
     def __post_init__(self) -> None:
         if self.prior is not None and self.prior > 0:
             self._per_item = self.prior
-            self._current = max(1, min(MAX_SIZE, int(self.target / self.prior)))
+            self._current = max(1, min(self.most, int(self.target / self.prior)))
 
     @property
     def per_item(self) -> float | None:
@@ -138,7 +137,7 @@ class AutoBatchSize:
         else:
             self._per_item = 0.5 * self._per_item + 0.5 * per_item
         ideal = self.target / self._per_item
-        ceiling = min(MAX_SIZE, self._current * GROWTH)
+        ceiling = min(self.most, self._current * GROWTH)
         self._current = max(1, min(ceiling, int(ideal)))
 
 

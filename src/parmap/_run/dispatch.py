@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from parmap._errors import TransportError
 from parmap._worker.records import BatchResult, LostItem
 
-from .batching import WINDOW_ITEMS
 from .doorbell import Doorbell
 from .flight import Flight
 from .options import NO_LIMITS, Limits
@@ -222,7 +221,7 @@ class _Window(Generic[T]):
         while (
             not self.exhausted
             and len(self.inflight) + len(self.waiting) < self.size
-            and self.inflight_items < WINDOW_ITEMS
+            and self.inflight_items < self.backend.window_items
         ):
             if fresh and self.done.pending():
                 return
@@ -263,8 +262,8 @@ class _Window(Generic[T]):
         while self.yielded in self.waiting:
             ready = self.waiting.pop(self.yielded)
             # a finished batch holds its items (and results) until it is yielded: it counts
-            # against WINDOW_ITEMS until then, or a consumer slower than the workers would
-            # let the reorder buffer grow to `size` batches of the biggest size
+            # against the backend's window_items until then, or a consumer slower than the
+            # workers would let the reorder buffer grow to `size` batches of the biggest size
             self.inflight_items -= len(ready.items)
             self.yielded += 1
             yield ready

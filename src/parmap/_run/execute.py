@@ -21,7 +21,7 @@ from parmap._worker.batch import Policy
 from parmap._worker.role import in_worker_process
 
 from .backend import executor_workers, open_backend
-from .batching import AutoBatchSize, FixedBatchSize, remember, remembered
+from .batching import MAX_SIZE, AutoBatchSize, FixedBatchSize, remember, remembered
 from .cpus import default_workers
 from .dispatch import Sizer, Source, dispatch
 from .probe import SERIAL_BACKEND, probe, run_here
@@ -161,7 +161,12 @@ def _run(
         # a process backend names its function: a later run of it starts where this one ended
         measured = getattr(backend, "job_key", None)
         sizer = AutoBatchSize(
-            workers=count, target=backend.batch_target, total=total, prior=remembered(measured)
+            workers=count,
+            target=backend.batch_target,
+            total=total,
+            prior=remembered(measured),
+            # two batches at least fit in the window, so a worker never waits for the other's
+            most=min(MAX_SIZE, backend.window_items // 2),
         )
     window = WINDOW_PER_WORKER * count * (2 if plan.ordered else 1)
     finished = False

@@ -109,7 +109,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -122,7 +122,7 @@ import _workloads  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    from parmap import Kind, Outcome, Summary
+    from parmap import Kind, Outcome, Stream, Summary
 
 NAME: Final = "peers"
 SUBSET_NAME: Final = "peers-subset"
@@ -288,6 +288,8 @@ WORKLOADS: Final[dict[str, Workload]] = {
             "parmap-imap-io",
             "parmap-imap-io-unordered",
             "parmap-imap-cpu",
+            "parmap-imap-io-values",
+            "parmap-imap-cpu-values",
             "threadpool",
             "pool-fork",
             "pool-forkserver",
@@ -379,6 +381,8 @@ def label(workload: str, tool: str, workers: int) -> str:
         "parmap-imap-io": "imap(fn, gen)",
         "parmap-imap-io-unordered": "imap(fn, gen, ordered=False)",
         "parmap-imap-cpu": f'imap(fn, gen, kind="cpu", workers={w})',
+        "parmap-imap-io-values": "imap(fn, gen).values()",
+        "parmap-imap-cpu-values": f'imap(fn, gen, kind="cpu", workers={w}).values()',
         "tpe": f"ThreadPoolExecutor({tw}).map{caught}",
         "bare-threads": f"{tw} bare threads + SimpleQueue{caught} (floor)",
         "threadpool": f"ThreadPool({tw}){imap}{caught}",
@@ -423,6 +427,8 @@ SHORT_LABELS: Final[dict[str, str]] = {
     "parmap-imap-io": "imap io",
     "parmap-imap-io-unordered": "imap io, unordered",
     "parmap-imap-cpu": "imap cpu",
+    "parmap-imap-io-values": "imap io .values()",
+    "parmap-imap-cpu-values": "imap cpu .values()",
     "tpe": "ThreadPoolExecutor",
     "bare-threads": "bare threads (floor)",
     "threadpool": "ThreadPool",
@@ -676,6 +682,15 @@ def tally_outcomes(outcomes: Iterable[Outcome[int, int]]) -> tuple[int, int]:
     return count, total
 
 
+def tally_values(stream: Stream[int, int]) -> tuple[int, int]:
+    """Like ``tally``, over a stream's values, its errors checked once at the end."""
+    counted = tally(cast("Iterator[int]", stream.values()))
+    if stream.errors:
+        msg = f"{len(stream.errors)} items failed, the first: {stream.errors[0]!r}"
+        raise _harness.BenchmarkError(msg)
+    return counted
+
+
 def run_stream_imap(
     tool: str, fn: Callable[[int], int], items: Iterator[int], workers: int
 ) -> tuple[int, int]:
@@ -687,9 +702,13 @@ def run_stream_imap(
     if tool.startswith("parmap-imap-"):
         from parmap import imap  # noqa: PLC0415 - imported by `measure` before the clock
 
-        if tool == "parmap-imap-cpu":
-            return tally_outcomes(imap(fn, items, kind="cpu", workers=workers))
-        return tally_outcomes(imap(fn, items, ordered=tool == "parmap-imap-io"))
+        cpu = tool.startswith("parmap-imap-cpu")
+        stream = (
+            imap(fn, items, kind="cpu", workers=workers)
+            if cpu
+            else imap(fn, items, ordered=tool != "parmap-imap-io-unordered")
+        )
+        return tally_values(stream) if tool.endswith("-values") else tally_outcomes(stream)
     forkserver = multiprocessing.get_context("forkserver")
     if tool == "serial":
         return tally(map(fn, items))
@@ -1030,6 +1049,8 @@ TARGETS: Final = (
     Target("stream_imap", "parmap-imap-io", "threadpool", 1.0),
     Target("stream_imap", "parmap-imap-cpu", "pool-forkserver", 1.0),
     Target("stream_imap", "parmap-imap-io", "rss", 100.0),
+    Target("stream_imap", "parmap-imap-io-values", "threadpool", 1.0),
+    Target("stream_imap", "parmap-imap-cpu-values", "pool-forkserver", 1.0),
     Target("stream_imap", "parmap-imap-cpu", "rss", 100.0),
     Target("wait_fail", "parmap-io", THREADS_FORK, 1.0),
     Target("http", "parmap-io", "tpe", 0.95),

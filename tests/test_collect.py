@@ -45,7 +45,7 @@ def test_outcomes_of_a_partial_batch() -> None:
     done: Completed[int] = Completed(
         5, [50, 60, 70], BatchResult([1, 2], [], 0.0, KeyboardInterrupt()), None
     )
-    stream: Iterator[Outcome[int, object]] = outcomes(done)
+    stream: Iterator[Outcome[int, object]] = outcomes(done, item_errors(done))
     assert [(o.index, o.item, o.value, o.ok) for o in stream] == [
         (5, 50, 1, True),
         (6, 60, 2, True),

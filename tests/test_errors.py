@@ -29,6 +29,7 @@ PUBLIC_NAMES = [
     "Parallel",
     "ParmapError",
     "RemoteError",
+    "Stream",
     "Summary",
     "Timing",
     "TransportError",
@@ -132,9 +133,9 @@ def test_every_public_name_exists(name: str) -> None:
 
 
 def test_exported_classes_are_found() -> None:
-    """The exported classes: six exceptions, ItemError, MapOptions, Outcome, Parallel, Summary,
-    Timing."""
-    assert len(_exported_classes()) == 12
+    """The exported classes: six exceptions, ItemError, MapOptions, Outcome, Parallel, Stream,
+    Summary, Timing."""
+    assert len(_exported_classes()) == 13
 
 
 @pytest.mark.parametrize("cls", _exported_classes(), ids=lambda cls: cls.__name__)

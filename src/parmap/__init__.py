@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._report.items import Outcome as Outcome
     from ._report.summary import Summary as Summary
     from ._report.timing import Timing as Timing
+    from ._run.stream import Stream as Stream
 
 __all__ = [
     "ArgumentError",
@@ -41,6 +42,7 @@ __all__ = [
     "Parallel",
     "ParmapError",
     "RemoteError",
+    "Stream",
     "Summary",
     "Timing",
     "TransportError",
@@ -79,6 +81,7 @@ _HOMES = {
     "Outcome": "._report.items",
     "Summary": "._report.summary",
     "Timing": "._report.timing",
+    "Stream": "._run.stream",
 }
 
 

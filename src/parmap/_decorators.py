@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -24,8 +24,8 @@ from ._run.plan import check_options
 
 if TYPE_CHECKING:
     from ._options import MapOptions
-    from ._report.items import Outcome
     from ._report.summary import Summary
+    from ._run.stream import Stream
 
 __all__ = ["Parallel", "each", "parallel"]
 
@@ -79,9 +79,7 @@ class Parallel(Generic[P, R]):
             options.pop(name, None)
         return parmap(self.__wrapped__, items, **options)
 
-    def imap(
-        self, items: Iterable[Any], **overrides: Unpack[MapOptions]
-    ) -> Iterator[Outcome[Any, R]]:
+    def imap(self, items: Iterable[Any], **overrides: Unpack[MapOptions]) -> Stream[Any, R]:
         """Stream the function over the items with `imap`; `overrides` replace decorator options."""
         options = {**self._options, **_checked(dict(overrides))}
         for name in _PARMAP_ONLY:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, assert_type
 
-from parmap import ItemError, Outcome, Summary, Timing, each, imap, parallel, parmap
+from parmap import ItemError, Stream, Summary, Timing, each, imap, parallel, parmap
 
 
 def to_length(text: str) -> int:
@@ -28,7 +28,9 @@ generator_summary = parmap(str, (n for n in range(3)))
 assert_type(generator_summary.results, list[str | None])
 
 outcomes = imap(to_length, iter(["a", "bb"]), ordered=False, retries=2, timeout=1.5)
-assert_type(outcomes, Iterator[Outcome[str, int]])
+assert_type(outcomes, Stream[str, int])
+assert_type(outcomes.values(), Iterator[int | None])
+assert_type(outcomes.errors, list[ItemError[str]])
 for outcome in outcomes:
     assert_type(outcome.value, int | None)
     assert_type(outcome.error, ItemError[str] | None)
@@ -55,7 +57,7 @@ assert_type(fetch("x"), bytes)
 assert_type(fetch("x", retries=2), bytes)
 assert_type(fetch.map(["a", "b"]), Summary[Any, bytes])
 assert_type(fetch.map(["a"]).results, list[bytes | None])
-assert_type(fetch.imap(["a"], ordered=False), Iterator[Outcome[Any, bytes]])
+assert_type(fetch.imap(["a"], ordered=False), Stream[Any, bytes])
 
 
 @parallel
@@ -81,7 +83,7 @@ async def fetch_length(text: str) -> int:
 async_summary = parmap(fetch_length, ["a", "bb"])
 assert_type(async_summary, Summary[str, int])
 assert_type(async_summary.results, list[int | None])
-assert_type(imap(fetch_length, ["a"]), Iterator[Outcome[str, int]])
+assert_type(imap(fetch_length, ["a"]), Stream[str, int])
 
 long_run = parmap(
     to_length,

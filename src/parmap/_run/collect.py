@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from parmap._report.batches import Completed
     from parmap._worker.records import Failure
 
-__all__ = ["Collector", "RunLog", "item_errors", "outcomes"]
+__all__ = ["Collector", "RunLog", "batch_values", "item_errors", "outcomes"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -97,8 +97,8 @@ def _own_copy(error: Exception) -> Exception:
     return twin
 
 
-def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
-    """One `Outcome` per item of a finished batch, in input order.
+def outcomes(done: Completed[T], errors: list[ItemError[T]]) -> Iterator[Outcome[T, R]]:
+    """One `Outcome` per item of a finished batch, in input order; `errors` are its `item_errors`.
 
     Returns an iterator built in C, so that streaming costs no Python-level
     step per item.
@@ -106,16 +106,26 @@ def outcomes(done: Completed[T]) -> Iterator[Outcome[T, R]]:
     """
     result = done.result
     if result is None:
-        return (Outcome(error.index, error.item, None, error) for error in _batch_failed(done))
+        return (Outcome(error.index, error.item, None, error) for error in errors)
     values = cast("list[R | None]", result.values)
-    errors: Iterable[ItemError[T] | None] = itertools.repeat(None)
-    if result.failures:
-        aligned: list[ItemError[T] | None] = [None] * len(values)
-        for error in item_errors(done):
-            aligned[error.index - done.start] = error
-        errors = aligned
-    rows = zip(itertools.count(done.start), done.items, values, errors)
+    aligned: Iterable[ItemError[T] | None] = itertools.repeat(None)
+    if errors:
+        slots: list[ItemError[T] | None] = [None] * len(values)
+        for error in errors:
+            slots[error.index - done.start] = error
+        aligned = slots
+    rows = zip(itertools.count(done.start), done.items, values, aligned)
     return map(_new_tuple, itertools.repeat(Outcome), rows)
+
+
+def batch_values(done: Completed[T]) -> list[Any]:
+    """The values of a finished batch's items, in input order; ``None`` where one failed.
+
+    The list is the batch's own (not a copy): the caller takes it.
+    """
+    if done.result is None:
+        return [None] * len(done.items)
+    return done.result.values
 
 
 @dataclass(slots=True)

@@ -130,7 +130,9 @@ def _probe(  # noqa: PLR0917 - probe's arguments, its result and its clock
     wall = cpu = queued = 0.0
     count, size = 0, 1
     later = [0.0, 0]  # seconds (not waiting for a CPU) and items after the first
-    while wall < PROBE_SECONDS or (count == 1 and wall < FIRST_ITEM_SECONDS):
+    # samples are judged by the time they were not waiting for a CPU or the collector: a
+    # collection of 30 ms (a big heap) must not end the probe a few hundred items in
+    while (busy := wall - queued) < PROBE_SECONDS or (count == 1 and busy < FIRST_ITEM_SECONDS):
         start = source.read
         in_place = timeout is None and restore is None
         items = _sample(source, size if timeout is None else 1, in_place=in_place)
@@ -162,7 +164,7 @@ def _probe(  # noqa: PLR0917 - probe's arguments, its result and its clock
             break
         if timeout is None and _clearly_too_quick(later, done):
             break
-        size = _next_size(size, ran, times, PROBE_SECONDS - wall)
+        size = _next_size(size, ran, times, PROBE_SECONDS - (wall - queued))
     if count == 0:
         skipped = any(done.skipped for done in found.done)
         why = "every item was done in an earlier run" if skipped else "the input was empty"

@@ -202,7 +202,7 @@ def test_input_is_read_through_a_bounded_window(dask_client: Client) -> None:
 
     outcomes = imap(abs, counted(), executor=dask_client)
     first = list(itertools.islice(outcomes, 100))
-    outcomes.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
+    outcomes.close()
     assert [o.value for o in first] == list(range(100))
     assert next(read) < 5000
 

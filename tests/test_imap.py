@@ -100,7 +100,7 @@ def test_breaking_out_of_an_endless_input_stops_reading_it(kind: Kind, ordered: 
     source = Counting()
     outcomes = imap(square, source, kind=kind, ordered=ordered)
     taken = list(itertools.islice(outcomes, 100))
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     assert len(taken) == 100
     pulled = source.pulled
     assert pulled < 5000
@@ -113,7 +113,7 @@ def test_window_stays_small_with_an_explicit_batch_size() -> None:
     outcomes = imap(square, source, workers=2, batch_size=10)
     next(outcomes)
     assert source.pulled <= 2 * 2 * 2 * 10 + 10
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
 
 
 def test_first_outcome_arrives_before_a_slow_input_ends(kind: Kind) -> None:
@@ -130,7 +130,7 @@ def test_first_outcome_arrives_before_a_slow_input_ends(kind: Kind) -> None:
     outcomes = imap(square, slow_input(), kind=kind, batch_size=1)
     first = next(outcomes)
     produced_then = produced
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     assert first.value == 0
     assert produced_then <= 10
 
@@ -208,7 +208,7 @@ def test_closing_stops_the_run_and_ends_the_iterator(kind: Kind) -> None:
     source = Counting()
     outcomes = imap(square, source, kind=kind)
     assert next(outcomes).index == 0
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     pulled = source.pulled
     assert list(outcomes) == []
     assert source.pulled == pulled
@@ -353,7 +353,7 @@ def test_closing_on_processes_kills_the_workers_and_starts_no_more(
     monkeypatch.setenv("PARMAP_TEST_MARKS", str(tmp_path))
     outcomes = imap(mark_then_hang, itertools.count(), kind="cpu", workers=2, batch_size=1)
     assert next(outcomes).index == 0
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     pids = {int(mark.read_text()) for mark in tmp_path.iterdir()}
     procs = []
     for pid in pids:
@@ -418,7 +418,7 @@ def test_input_never_runs_ahead_of_the_window(kind: Kind, ordered: bool) -> None
     for outcome in itertools.islice(outcomes, 2000):
         assert outcome.value == outcome.index * outcome.index
         source.consumed += 1
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     assert source.consumed == 2000
     assert source.ahead <= 10 * 2 * 2 * (2 if ordered else 1)
 
@@ -456,5 +456,5 @@ def test_finished_batches_waiting_for_an_earlier_one_count_in_the_window(
     for outcome in itertools.islice(outcomes, 200):
         assert outcome.value == outcome.index
         source.consumed += 1
-    outcomes.close()  # type: ignore[attr-defined]
+    outcomes.close()
     assert source.ahead <= 40 + 10 - 1

@@ -126,7 +126,7 @@ def test_bar_closed_when_imap_is_left_early(bars: list[RecordingBar]) -> None:
     for outcome in outcomes:
         if outcome.index == 5:
             break
-    outcomes.close()  # type: ignore[attr-defined]  # a generator
+    outcomes.close()
     (bar,) = bars
     assert bar.disable
     assert 6 <= bar.n < 10_000

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parmap import imap
+from parmap import imap, parmap
 from parmap._backends.processes import PROCESS_TARGET
 from parmap._backends.threads import DISPATCH_COST, THREAD_TARGET, THREAD_WINDOW, ThreadBackend
 from parmap._run.batching import (
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     import pytest
+
+#: Seconds a wait in these tests may take before it counts as a hang.
+WAIT = 10
 
 #: A per-item duration and a target chosen so that target / per_item is exact: 64 items.
 PER_ITEM = 2.0**-10
@@ -286,7 +290,8 @@ def test_thread_batches_hold_more_work_with_many_threads() -> None:
 
 def test_tiny_items_on_many_threads_keep_few_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trivial items on 32 threads: batches of at most half the thread window, and the input
-    runs ahead of the consumer by two windows at most (40,000 with a window of 50,000)."""
+    runs ahead of the consumer by two windows at most (it ran 40,000 ahead with a window of
+    50,000)."""
     sizes: list[int] = []
     submit = ThreadBackend.submit
 
@@ -312,3 +317,20 @@ def test_tiny_items_on_many_threads_keep_few_in_flight(monkeypatch: pytest.Monke
     assert consumed == 300_000
     assert ahead <= 2 * THREAD_WINDOW
     assert max(sizes) == THREAD_WINDOW // 2  # the sizer did grow them to the ceiling
+
+
+def test_a_fixed_batch_size_keeps_every_thread_busy() -> None:
+    """batch_size=500 on 64 threads: 64 batches run at once (20 did, with a 10,000-item window).
+
+    The first item of every batch waits at a barrier of 64: it only opens if all 64
+    batches are in flight together.
+    """
+    barrier = threading.Barrier(64, timeout=WAIT)
+
+    def first_of_each_waits(x: int) -> int:
+        if x % 500 == 0:
+            barrier.wait()
+        return x
+
+    summary = parmap(first_of_each_waits, range(64 * 500), workers=64, batch_size=500)
+    assert summary.failed == 0, summary.errors[:1]

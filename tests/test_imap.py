@@ -433,6 +433,7 @@ def test_finished_batches_waiting_for_an_earlier_one_count_in_the_window(
     meanwhile (it was, up to the window's 8 batches, when only running batches counted).
     """
     monkeypatch.setattr(threads, "THREAD_WINDOW", 40)
+    monkeypatch.setattr(threads, "THREAD_WINDOW_PER_WORKER", 0)
     taken_in = 0
     released = threading.Event()
     record = FixedBatchSize.record

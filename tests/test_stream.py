@@ -52,12 +52,46 @@ def test_values_unordered_hold_every_value_once(kind: Kind) -> None:
     assert sorted(error.index for error in stream.errors) == list(range(0, 500, 7))
 
 
-def test_errors_fill_while_taking_outcomes_too() -> None:
+def test_outcomes_carry_their_errors_and_the_stream_keeps_none() -> None:
+    """Taking outcomes, an endless stream keeps no record of its failures."""
     stream = imap(tenth, [1, 0, 5, 0])
-    assert stream.errors == []
     outcomes = list(stream)
-    assert [error.index for error in stream.errors] == [1, 3]
-    assert [o.error for o in outcomes if not o.ok] == stream.errors
+    assert [o.index for o in outcomes if o.error is not None] == [1, 3]
+    assert stream.errors == []
+
+
+def test_the_stream_itself_is_refused_once_read_through_values() -> None:
+    """Mixing both readers would split batches between them: the stream refuses, none lost."""
+    stream = imap(abs, range(100), batch_size=10)
+    values = stream.values()
+    assert list(itertools.islice(values, 3)) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match=r"read through values\(\)"):
+        next(stream)
+    assert list(values) == list(range(3, 100))
+
+
+def test_values_twice_is_refused() -> None:
+    stream = imap(abs, range(10))
+    stream.values()
+    with pytest.raises(RuntimeError, match="called once"):
+        stream.values()
+    stream.close()
+
+
+def test_a_keyboard_interrupt_in_the_batch_that_reaches_max_failures_is_raised() -> None:
+    def fail_then_interrupt(x: int) -> int:
+        if x in {1, 2}:
+            raise ValueError(x)
+        if x == 4:
+            raise KeyboardInterrupt
+        return x
+
+    for reader in ("outcomes", "values"):
+        stream = imap(fail_then_interrupt, range(10), batch_size=10, max_failures=2)
+        taken: list[object] = []
+        with pytest.raises(KeyboardInterrupt):
+            taken.extend(stream.values() if reader == "values" else stream)
+        assert len(taken) == 3  # items 0, 1 and 2: the second failure ends the stream
 
 
 def test_values_after_an_outcome_was_taken_is_refused() -> None:

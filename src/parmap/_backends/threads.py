@@ -38,6 +38,9 @@ DISPATCH_COST = 0.0001
 #: thread count: 3,000,000 trivial items on 32 threads peaked at +14 MB over the
 #: interpreter with 50,000 in flight, +4 MB with 10,000, at the same speed (within 3%).
 THREAD_WINDOW = 10_000
+#: ... or this many per thread, when there are more than 100: each may need a batch of
+#: its own (1000 threads keep 100,000 in flight).
+THREAD_WINDOW_PER_WORKER = 100
 
 
 class ThreadBackend(InProcess):
@@ -68,7 +71,7 @@ class ThreadBackend(InProcess):
         self.description = f"threads ×{workers}" if self._owned else describe_executor(executor)
         self._timeout = timeout
         self.batch_target = max(THREAD_TARGET, workers * DISPATCH_COST)
-        self.window_items = THREAD_WINDOW
+        self.window_items = max(THREAD_WINDOW, workers * THREAD_WINDOW_PER_WORKER)
         self._running: dict[Future[object], _Watched] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()

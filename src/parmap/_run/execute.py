@@ -155,8 +155,14 @@ def _run(
     log.workers = count
     sizer: Sizer
     measured: str | None = None
+    window = WINDOW_PER_WORKER * count * (2 if plan.ordered else 1)
     if isinstance(options.batch_size, int):
         sizer = FixedBatchSize(options.batch_size)
+        # batches of the size asked for: the window holds a few for every worker, whatever
+        # their items (500 each on 64 threads: 64,000 items, not the thread window's 10,000)
+        backend.window_items = max(
+            backend.window_items, WINDOW_PER_WORKER * count * options.batch_size
+        )
     else:
         # a process backend names its function: a later run of it starts where this one ended
         measured = getattr(backend, "job_key", None)
@@ -165,10 +171,9 @@ def _run(
             target=backend.batch_target,
             total=total,
             prior=remembered(measured),
-            # two batches at least fit in the window, so a worker never waits for the other's
+            # two batches at least fit in the window: one can be sent while the other runs
             most=min(MAX_SIZE, backend.window_items // 2),
         )
-    window = WINDOW_PER_WORKER * count * (2 if plan.ordered else 1)
     finished = False
     try:
         yield from dispatch(

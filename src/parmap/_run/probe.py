@@ -53,6 +53,9 @@ CPU_SHARE = 0.5
 #: Seconds of work the measured sample aims at: enough for a clock to measure
 #: items of well under a microsecond, a small delay next to any parallel run.
 PROBE_SECONDS = 0.001
+#: Seconds a probe takes at most, waiting included (for a CPU, or the collector: a full
+#: collection of a big heap takes a few hundred ms, and must not end the probe).
+PROBE_WALL_MOST = 1.0
 #: Items after the first enough to decide before PROBE_SECONDS, when they are clearly
 #: too quick for a worker (`_clearly_too_quick`).
 EARLY_ITEMS = 1024
@@ -131,8 +134,11 @@ def _probe(  # noqa: PLR0917 - probe's arguments, its result and its clock
     count, size = 0, 1
     later = [0.0, 0]  # seconds (not waiting for a CPU) and items after the first
     # samples are judged by the time they were not waiting for a CPU or the collector: a
-    # collection of 30 ms (a big heap) must not end the probe a few hundred items in
-    while (busy := wall - queued) < PROBE_SECONDS or (count == 1 and busy < FIRST_ITEM_SECONDS):
+    # collection of 30 ms (a big heap) must not end the probe a few hundred items in; but
+    # a probe never takes more than PROBE_WALL_MOST, however much of it was waiting
+    while wall < PROBE_WALL_MOST and (
+        (busy := wall - queued) < PROBE_SECONDS or (count == 1 and busy < FIRST_ITEM_SECONDS)
+    ):
         start = source.read
         in_place = timeout is None and restore is None
         items = _sample(source, size if timeout is None else 1, in_place=in_place)
@@ -300,10 +306,13 @@ def _measure(  # noqa: PLR0917 - a sample, and the clock of time spent waiting
     else:
         assert isinstance(items, list)  # noqa: S101 - read by take, for the journal's lookup
         done = run_in_place(_runner(fn, policy), start, items, restore)
+    seconds = time.perf_counter() - wall
+    # a collection while this thread also waited for a CPU counts in both: never more than all
+    waited = min(clock.waited() - queued + collected.seconds - paused, seconds)
     return done, (
-        time.perf_counter() - wall,
+        seconds,
         max(time.thread_time() - cpu - (collected.on(here) - paused_here), 0.0),
-        clock.waited() - queued + collected.seconds - paused,
+        waited,
     )
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import gc
+import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from parmap import imap, parmap
+from parmap._run import probe
 from parmap._run.probe import SERIAL_BACKEND
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pytest
 
 
 def inverse(x: int) -> float:
@@ -104,3 +112,36 @@ def test_items_appended_to_the_input_list_while_it_runs_here_run_too() -> None:
     assert summary.backend == SERIAL_BACKEND
     assert summary.total == len(items) == 20_004
     assert summary.results == items
+
+
+class Overloaded:
+    """A CPU queue that says this thread waited for a CPU all the time (an overloaded machine)."""
+
+    def __enter__(self) -> Callable[[], float]:
+        return time.perf_counter
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+def pause(x: int) -> int:
+    time.sleep(0.0005)
+    return x
+
+
+def test_a_probe_that_only_ever_waits_for_a_cpu_ends_at_its_wall_time_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Waiting time is not the items' own, so it does not end the probe: its wall time does.
+
+    With every second counted as waiting, the items' own time never adds up to
+    PROBE_SECONDS: without the cap the probe would measure all 300 items (0.15 s)
+    before deciding; with a cap of 20 ms it measures a few dozen.
+    """
+    monkeypatch.setattr(probe, "CpuQueue", Overloaded)
+    monkeypatch.setattr(probe, "PROBE_WALL_MOST", 0.02)
+    summary = parmap(pause, range(300), kind="auto")
+    assert summary.results == list(range(300))
+    measured = re.search(r"the first (item|\d+)", " ".join(summary.notes))
+    assert measured is not None, summary.notes
+    assert measured[1] == "item" or int(measured[1]) < 300, summary.notes

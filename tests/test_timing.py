@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from parmap import Kind, Summary, Timing, parmap
 from parmap._run.timing import MAX_SPANS, TimingLog
@@ -328,3 +331,23 @@ def test_timing_is_a_frozen_value() -> None:
     timing = Timing(1, 0.1, 0.1, 0.1, ((0, 0.1),), 0.1, 0.5, 0.1)
     with pytest.raises(AttributeError):
         timing.p50 = 1.0  # type: ignore[misc]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 400), st.integers(1, 60)), min_size=1, max_size=MAX_SPANS // 2
+    )
+)
+def test_covered_time_is_the_union_of_the_calls_spans(
+    stretches: list[tuple[int, int]],
+) -> None:
+    """However batches' stretches overlap and in whatever order they come, the time some
+    call was running is the length of their union (checked against a count by millisecond)."""
+    log = TimingLog()
+    log.started -= 1.0
+    for begin, length in stretches:
+        log._cover(log.started + begin / 1000, log.started + (begin + length) / 1000)  # noqa: SLF001
+    covered = log.covered + sum(end - begin for begin, end in log.spans)
+    union = len({ms for begin, length in stretches for ms in range(begin, begin + length)})
+    assert covered == pytest.approx(union / 1000, abs=1e-9)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(log.spans))  # disjoint, sorted

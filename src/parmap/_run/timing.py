@@ -78,12 +78,26 @@ class TimingLog:
         if last <= first:
             return
         spans = self.spans
+        if spans and spans[-1][0] <= first:  # the usual case: at or past the latest span
+            begin, end = spans[-1]
+            if first <= end:
+                if last > end:
+                    spans[-1] = (begin, last)
+                return
+            spans.append((first, last))  # after every span: one more, no merging
+            self._fold()
+            return
         i = bisect.bisect_left(spans, first, key=lambda span: span[1])
         j = i
         while j < len(spans) and spans[j][0] <= last:
             first, last = min(first, spans[j][0]), max(last, spans[j][1])
             j += 1
         spans[i:j] = [(first, last)]
+        self._fold()
+
+    def _fold(self) -> None:
+        """Past `MAX_SPANS` spans, fold the older half into `covered`."""
+        spans = self.spans
         if len(spans) > MAX_SPANS:
             half = len(spans) // 2
             self.covered += sum(end - begin for begin, end in spans[:half])

@@ -206,29 +206,37 @@ class Collector(Generic[T, R]):
             self.accounted[start : start + ran] = b"\x01" * ran
             for position in done.restored:
                 self.accounted[start + position] = 2
-        errors = item_errors(done)
-        self.errors.extend(errors)
-        self.failed += len(errors)
-        self.succeeded += ran - len(errors) - done.skipped
-        self.skipped += done.skipped
+        failed = 0
+        if result is None or result.failures:
+            errors = item_errors(done)
+            self.errors.extend(errors)
+            failed = len(errors)
+            self.failed += failed
+        skipped = len(done.restored)
+        self.succeeded += ran - failed - skipped
+        self.skipped += skipped
         if self._keep:
-            if self._shared:  # a Summary holds the list: add to a copy
-                self.results, self._shared = list(self.results), False
-            results = self.results
-            end = start + len(done.items)
-            values = cast("list[R | None]", result.values if result is not None else [])
-            if start == len(results) and len(values) == len(done.items):  # in order: append
-                if len(values) > max(len(results), _ADOPT) and not self._shared:
-                    values[:0] = results  # moves the batch's values, copies the fewer before
-                    self.results = values
-                else:
-                    results.extend(values)
-            else:
-                if len(results) < end:
-                    results.extend([None] * (end - len(results)))
-                results[start : start + len(values)] = values
+            self._keep_values(done)
         if result is not None and result.fatal is not None:
             raise result.fatal
+
+    def _keep_values(self, done: Completed[T]) -> None:
+        """Put a finished batch's values in `results`, at their items' indexes."""
+        if self._shared:  # a Summary holds the list: add to a copy
+            self.results, self._shared = list(self.results), False
+        results, start, result = self.results, done.start, done.result
+        end = start + len(done.items)
+        values = cast("list[R | None]", result.values if result is not None else [])
+        if start == len(results) and len(values) == len(done.items):  # in order: append
+            if len(values) > max(len(results), _ADOPT) and not self._shared:
+                values[:0] = results  # moves the batch's values, copies the fewer before
+                self.results = values
+            else:
+                results.extend(values)
+        else:
+            if len(results) < end:
+                results.extend([None] * (end - len(results)))
+            results[start : start + len(values)] = values
 
     def _handed_results(self) -> list[R | None]:
         """The results for a Summary: the list itself when it is whole (no copy), else a slice.

@@ -60,6 +60,8 @@ class Flight(Generic[T]):
         Restored items count as skipped only where the batch is accounted for
         (up to the item that stopped it, if one did).
         """
+        if not self.restored:
+            return Completed(self.start, self.items, result, error)
         restored = frozenset(self.restored)
         if result is not None and len(result.values) < len(self.items):
             restored = frozenset(p for p in restored if p < len(result.values))

@@ -176,7 +176,7 @@ def imap(
 
     It returns a `Stream`. For the values alone, call ``.values()`` on it
     before the first outcome: the same stream without an `Outcome` per item
-    (several times faster on tiny items), ``None`` where an item failed, and
+    (about twice as fast on tiny items), ``None`` where an item failed, and
     the failures in the stream's ``errors``.
 
     Args:

@@ -32,7 +32,7 @@ class Backend(Protocol):
     sent_bytes: int
     #: Seconds of work a batch should hold when batch sizes are chosen for the user.
     batch_target: float
-    #: Items read and not yet finished at most (`WINDOW_ITEMS` unless the backend says less).
+    #: Items read and not yet finished at most (`WINDOW_ITEMS`, or the backend's own figure).
     window_items: int
 
     def submit(

@@ -212,7 +212,7 @@ class Collector(Generic[T, R]):
             self.errors.extend(errors)
             failed = len(errors)
             self.failed += failed
-        skipped = len(done.restored)
+        skipped = done.skipped
         self.succeeded += ran - failed - skipped
         self.skipped += skipped
         if self._keep:

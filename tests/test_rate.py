@@ -29,6 +29,20 @@ def most_in_one_second(starts: list[float]) -> int:
     return max(bisect.bisect_right(ordered, first + 1.0) - i for i, first in enumerate(ordered))
 
 
+def late_starts(starts: list[float], began: float, interval: float) -> list[tuple[int, float]]:
+    """The starts that came before their turn: the k-th must not come before ``began + k*interval``.
+
+    The pacer's slots are ``interval`` apart from a first slot at or after `began`,
+    and an item starts at or after its slot, so the k-th earliest start is never
+    earlier than the k-th slot, however late a busy machine runs any one item.
+    (Gaps between observed starts are no measure: one item delayed by the
+    scheduler shortens the gap after it.)
+    """
+    return [
+        (k, start) for k, start in enumerate(sorted(starts)) if start < began + k * interval - 1e-6
+    ]
+
+
 @pytest.mark.timeout(60)
 def test_forty_items_at_twenty_a_second(kind: Any) -> None:
     began = time.monotonic()
@@ -37,17 +51,18 @@ def test_forty_items_at_twenty_a_second(kind: Any) -> None:
     starts = [start for start in summary.results if start is not None]
     assert len(starts) == 40
     assert most_in_one_second(starts) <= 21  # R, plus one at the window's edges
-    # 40 starts spaced 1/20 s apart span 39/20 s, whatever the number of workers
-    assert max(starts) - min(starts) >= 39 / 20 - 0.01
+    # 40 starts spaced 1/20 s apart take 39/20 s, whatever the number of workers
+    assert late_starts(starts, began, 1 / 20) == []
     assert took >= 39 / 20 - 0.01
 
 
 @pytest.mark.timeout(30)
 def test_fractional_rate_spaces_starts_seconds_apart() -> None:
+    began = time.monotonic()
     summary = parmap(started_at, range(3), rate=0.5, workers=3)
-    starts = sorted(start for start in summary.results if start is not None)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    assert all(gap >= 2.0 - 0.01 for gap in gaps), gaps
+    starts = [start for start in summary.results if start is not None]
+    assert len(starts) == 3
+    assert late_starts(starts, began, 2.0) == []
 
 
 @pytest.mark.timeout(30)
@@ -62,12 +77,11 @@ def test_retries_are_paced_too() -> None:
             raise ConnectionError(x)
         return x
 
+    began = time.monotonic()
     summary = parmap(fails_once, range(5), rate=10, retries=1, workers=5)
     assert summary.ok
     assert len(attempts) == 10  # each item: a failed attempt, then its retry
-    ordered = sorted(attempts)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
-    assert min(gaps) >= 0.1 - 0.01
+    assert late_starts(attempts, began, 0.1) == []
 
 
 def test_rate_and_workers_are_independent() -> None:
@@ -123,4 +137,5 @@ def test_coroutine_functions_are_paced_too() -> None:
     starts = [start for start in summary.results if start is not None]
     assert len(starts) == 40
     assert most_in_one_second(starts) <= 21
+    assert late_starts(starts, began, 1 / 20) == []
     assert took >= 39 / 20 - 0.01

@@ -68,6 +68,8 @@ class Shelf(Generic[P]):
         #: The idle pool, with the time.monotonic() after which it is shut down.
         self._idle: tuple[float, P] | None = None
         self._reaper: threading.Thread | None = None
+        #: The deadline the reaper waits for, while it waits (under `_lock`).
+        self._reaper_waits_until: float | None = None
         self._inherited: list[P] = []  # a forked child's copy of the parent's idle pool
         os.register_at_fork(after_in_child=self._forget)
 
@@ -97,11 +99,15 @@ class Shelf(Generic[P]):
             pool.shutdown(wait=True, cancel_futures=True)
             return
         with self._lock:
-            evicted, self._idle = self._idle, (time.monotonic() + self._idle_timeout(), pool)
+            deadline = time.monotonic() + self._idle_timeout()
+            evicted, self._idle = self._idle, (deadline, pool)
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name=self._name, daemon=True)
                 self._reaper.start()
-            self._wake.notify()
+            elif self._reaper_waits_until is None or deadline < self._reaper_waits_until:
+                # A reaper waiting for an earlier deadline finds the new one when it wakes:
+                # waking it at every give-back cost a thread switch per call.
+                self._wake.notify()
         if evicted is not None:
             evicted[1].shutdown(wait=True, cancel_futures=True)
 
@@ -126,7 +132,9 @@ class Shelf(Generic[P]):
                     return
                 wait = entry[0] - time.monotonic()
                 if wait > 0:
+                    self._reaper_waits_until = entry[0]
                     self._wake.wait(wait)
+                    self._reaper_waits_until = None
                     continue
                 self._idle = None
             entry[1].shutdown(wait=True, cancel_futures=True)
@@ -139,3 +147,4 @@ class Shelf(Generic[P]):
             self._inherited.append(self._idle[1])
         self._idle = None
         self._reaper = None
+        self._reaper_waits_until = None

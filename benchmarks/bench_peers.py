@@ -1,6 +1,6 @@
-"""Benchmark parmap side by side with its peers, on the nine workloads of the performance issues.
+"""Benchmark parmap side by side with its peers, on the ten workloads of the performance issues.
 
-The nine workloads (W = the usable CPUs; 2 on the machines this project runs on):
+The ten workloads (W = the usable CPUs; 2 on the machines this project runs on):
 
 * ``wait``: 2000 items, each ``time.sleep(0.010)``, on 100 threads. Ideal 0.20 s.
 * ``trivial``: 200,000 items, ``x * x``, on W processes. Per item there is next
@@ -13,6 +13,9 @@ The nine workloads (W = the usable CPUs; 2 on the machines this project runs on)
 * ``cold``: one call over 1 item: the cost of starting and stopping a pool.
 * ``calls``: 50 consecutive calls over 100 trivial items each, on W processes:
   what a warm pool saves.
+* ``wait_calls``: 10 consecutive calls over 200 waits of 10 ms each, on 100
+  threads: what warm threads save (each peer's call starts a pool and shuts it
+  down, as a ``with`` block in a loop does). Ideal 0.20 s.
 * ``stream_imap``: the stream of ``stream``, but through ``imap(fn, gen)`` as a
   user streams with it (on threads, and with ``kind="cpu"`` on W processes),
   every outcome consumed (its value summed, then dropped).
@@ -144,6 +147,8 @@ HTTP_WORKERS: Final = 50
 COLD_ITEM: Final = 7
 CALLS: Final = 50
 CALL_ITEMS: Final = 100
+WAIT_CALLS: Final = 10
+WAIT_CALL_ITEMS: Final = 200
 SCALE: Final = 10
 """A scaled contestant runs on 1/SCALE of the items; its time is multiplied by SCALE."""
 
@@ -296,6 +301,14 @@ WORKLOADS: Final[dict[str, Workload]] = {
             "ppe-forkserver",
         ),
     ),
+    "wait_calls": Workload(
+        f"{WAIT_CALLS} consecutive calls × {WAIT_CALL_ITEMS} items × "
+        f"{_workloads.WAIT_SECONDS * 1000:.0f} ms wait, {WAIT_WORKERS} threads",
+        WAIT_CALL_ITEMS,
+        ("parmap-io", "tpe", "threadpool", "bare-threads"),
+        threads=True,
+        reference="ideal",
+    ),
     "wait_fail": Workload(
         f"{WAIT_ITEMS} items × {_workloads.WAIT_SECONDS * 1000:.0f} ms wait, every "
         f"{_workloads.FAIL_EVERY}rd raises, {WAIT_WORKERS} threads",
@@ -338,7 +351,17 @@ def tuned_chunksize(workload: str, count: int, workers: int) -> int:
 
 def thread_workers(workload: str) -> int | None:
     """Return the thread count of the thread contestants (None: each tool's default)."""
-    return {"wait": WAIT_WORKERS, "wait_fail": WAIT_WORKERS, "http": HTTP_WORKERS}.get(workload)
+    return {
+        "wait": WAIT_WORKERS,
+        "wait_calls": WAIT_WORKERS,
+        "wait_fail": WAIT_WORKERS,
+        "http": HTTP_WORKERS,
+    }.get(workload)
+
+
+def calls_of(workload: str) -> int:
+    """Return how many consecutive calls one measurement of ``workload`` makes."""
+    return {"calls": CALLS, "wait_calls": WAIT_CALLS}.get(workload, 1)
 
 
 def item_count(workload: str, tool: str) -> int:
@@ -833,7 +856,7 @@ def run_checked(
         return run_checked_failing(workload, tool, items, url)
     if workload == "stream_imap":
         return run_checked_stream_imap(tool, count)
-    if workload == "wait":
+    if workload in {"wait", "wait_calls"}:
         fn = _workloads.wait
     elif workload == "cpu":
         fn = _workloads.spin
@@ -845,7 +868,7 @@ def run_checked(
     if workload == "cpu":
         expected = [_workloads.spin_expected(item) for item in items]
     else:
-        expected = items if workload == "wait" else [item * item for item in items]
+        expected = items if workload in {"wait", "wait_calls"} else [item * item for item in items]
 
     _harness.await_go(what)
     if workload == "stream":
@@ -856,7 +879,7 @@ def run_checked(
             msg = f"{what}: processed {done} items, expected {count}"
             raise _harness.BenchmarkError(msg)
         return elapsed, done, parmap_said()
-    calls = CALLS if workload == "calls" else 1
+    calls = calls_of(workload)
     start = time.perf_counter()
     outputs = [run_map(workload, tool, fn, items, workers) for _ in range(calls)]
     elapsed = time.perf_counter() - start
@@ -932,6 +955,8 @@ def reference_seconds(workload: str, medians: dict[str, float], workers: int) ->
     if reference == "ideal":
         if workload in {"wait", "wait_fail"}:
             return WAIT_ITEMS * _workloads.WAIT_SECONDS / WAIT_WORKERS
+        if workload == "wait_calls":
+            return WAIT_CALLS * WAIT_CALL_ITEMS * _workloads.WAIT_SECONDS / WAIT_WORKERS
         if workload == "http":
             return HTTP_REQUESTS * _http_server.LATENCY_SECONDS / HTTP_WORKERS
         return medians["serial"] / workers
@@ -945,6 +970,11 @@ def reference_note(workload: str, workers: int) -> str:
     reference = WORKLOADS[workload].reference
     if reference == "ideal" and workload in {"wait", "wait_fail"}:
         return f"ideal: {WAIT_ITEMS} × {_workloads.WAIT_SECONDS} s / {WAIT_WORKERS} threads"
+    if reference == "ideal" and workload == "wait_calls":
+        return (
+            f"ideal: {WAIT_CALLS} × {WAIT_CALL_ITEMS} × {_workloads.WAIT_SECONDS} s / "
+            f"{WAIT_WORKERS} threads"
+        )
     if reference == "ideal" and workload == "http":
         return f"ideal: {HTTP_REQUESTS} × {_http_server.LATENCY_SECONDS} s / {HTTP_WORKERS} threads"
     if reference == "ideal":
@@ -1046,6 +1076,8 @@ TARGETS: Final = (
     Target("cold", "parmap-cpu", "pool-forkserver", 1.0),
     Target("calls", "parmap-cpu", "ppe-fork", 0.3),
     Target("calls", "parmap-cpu", CLEAN_START, 1.0),
+    Target("wait_calls", "parmap-io", "reference", 1.07),
+    Target("wait_calls", "parmap-io", "tpe", 0.95),
     Target("stream_imap", "parmap-imap-io", "threadpool", 1.0),
     Target("stream_imap", "parmap-imap-cpu", "pool-forkserver", 1.0),
     Target("stream_imap", "parmap-imap-io", "rss", 100.0),
@@ -1418,7 +1450,7 @@ def run_benchmark(repeats: int, workloads: Sequence[str]) -> dict[str, Any]:
                 "items": WORKLOADS[w].items,
                 "scaled": sorted(WORKLOADS[w].scaled),
                 "scale": SCALE,
-                "calls": CALLS if w == "calls" else 1,
+                "calls": calls_of(w),
             }
             for w in workloads
         },

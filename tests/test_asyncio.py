@@ -317,8 +317,12 @@ def test_loop_thread_is_gone_after_the_run() -> None:
 
 
 INTERRUPTED = """
-import asyncio, os
+import asyncio, os, signal
 from parmap import parmap
+
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the test runs with SIGINT
+# ignored (a background job): the script would inherit that, and ignore the signal sent.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 async def wait(x):
     os.write(1, f"started {x}\\n".encode())
@@ -338,23 +342,23 @@ def test_sigint_stops_an_async_run_and_its_loop(tmp_path: Path) -> None:
     """Ctrl-C during an async run stops it at once and closes its loop thread."""
     script = tmp_path / "wait.py"
     script.write_text(textwrap.dedent(INTERRUPTED))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        seen = [proc.stdout.readline(), proc.stdout.readline()]
-        assert all(line.startswith("started") for line in seen), seen
-        sent = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        proc.kill()
+    ) as proc:  # a script that did not stop is killed and reaped here, not in a later test
+        try:
+            assert proc.stdout is not None
+            seen = [proc.stdout.readline(), proc.stdout.readline()]
+            assert all(line.startswith("started") for line in seen), seen
+            sent = time.monotonic()
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            proc.kill()
     assert "interrupted; threads ['MainThread']" in out
     assert "KeyboardInterrupt" in err
     assert took < 5.0

@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 STOP_WITHIN = 5.0
 
 SCRIPT = """
-import os, sys, time
+import os, signal, sys, time
 from parmap import parmap
+
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the test runs with SIGINT
+# ignored (a background job): the script would inherit that, and ignore the signal sent.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def busy(x):
     os.write(1, f"started {x}\\n".encode())  # one write: lines from threads never interleave
@@ -44,28 +48,28 @@ def test_sigint_stops_a_busy_run(tmp_path: Path, kind: str, group: bool) -> None
     """One SIGINT (to the main process, or to the whole group as Ctrl-C does) stops a busy run."""
     script = tmp_path / "busy.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, str(script), kind],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": ""},
         start_new_session=True,  # its own process group, as a terminal gives a program
-    )
-    try:
-        assert proc.stdout is not None
-        seen = [proc.stdout.readline(), proc.stdout.readline()]  # both workers busy
-        assert all(line.startswith("started") for line in seen), seen
-        family = psutil.Process(proc.pid).children(recursive=True)
-        sent = time.monotonic()
-        if group:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        proc.kill()
+    ) as proc:  # a script that did not stop is killed and reaped here, not in a later test
+        try:
+            assert proc.stdout is not None
+            seen = [proc.stdout.readline(), proc.stdout.readline()]  # both workers busy
+            assert all(line.startswith("started") for line in seen), seen
+            family = psutil.Process(proc.pid).children(recursive=True)
+            sent = time.monotonic()
+            if group:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            proc.kill()
     assert "interrupted; accounted for 0" in out
     assert "KeyboardInterrupt" in err
     assert "leaked" not in err, err

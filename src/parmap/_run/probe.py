@@ -299,8 +299,13 @@ def _measure(  # noqa: PLR0917 - a sample, and the clock of time spent waiting
     """
     here = threading.get_ident()
     collected = clock.collected
-    wall, cpu, queued = time.perf_counter(), time.thread_time(), clock.waited()
+    # The readings nest: CPU time outside, then the wait for a CPU, then the wall clock. A
+    # busy machine often takes the CPU away inside a reading; one taken between the wall
+    # clock's start and the wait's made a trivial item look like milliseconds of waiting.
+    cpu = time.thread_time()
     paused, paused_here = collected.seconds, collected.on(here)
+    queued = clock.waited()
+    wall = time.perf_counter()
     if restore is None:
         done: Completed[T] = Completed(start, items, _runner(fn, policy)(items), None)
     else:
@@ -309,11 +314,8 @@ def _measure(  # noqa: PLR0917 - a sample, and the clock of time spent waiting
     seconds = time.perf_counter() - wall
     # a collection while this thread also waited for a CPU counts in both: never more than all
     waited = min(clock.waited() - queued + collected.seconds - paused, seconds)
-    return done, (
-        seconds,
-        max(time.thread_time() - cpu - (collected.on(here) - paused_here), 0.0),
-        waited,
-    )
+    cpu = time.thread_time() - cpu - (collected.on(here) - paused_here)
+    return done, (seconds, max(cpu, 0.0), waited)
 
 
 def _measure_timed(  # noqa: PLR0917 - _measure's, and the time it may take

@@ -169,6 +169,10 @@ THIRD_PARTY: Final[dict[str, tuple[str, ...]]] = {
 """The peers that need a package of the bench extra, and the modules they import."""
 
 
+THREAD_PEERS: Final = ("parmap-io", "tpe", "threadpool", "bare-threads")
+"""The contestants of the thread workloads but ``wait``: the standard library's pools, the floor."""
+
+
 @dataclass(frozen=True)
 class Workload:
     """One workload: what it is, its size, its contestants and its reference time."""
@@ -305,7 +309,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{WAIT_CALLS} consecutive calls × {WAIT_CALL_ITEMS} items × "
         f"{_workloads.WAIT_SECONDS * 1000:.0f} ms wait, {WAIT_WORKERS} threads",
         WAIT_CALL_ITEMS,
-        ("parmap-io", "tpe", "threadpool", "bare-threads"),
+        THREAD_PEERS,
         threads=True,
         reference="ideal",
     ),
@@ -313,7 +317,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{WAIT_ITEMS} items × {_workloads.WAIT_SECONDS * 1000:.0f} ms wait, every "
         f"{_workloads.FAIL_EVERY}rd raises, {WAIT_WORKERS} threads",
         WAIT_ITEMS,
-        ("parmap-io", "tpe", "threadpool", "bare-threads"),
+        THREAD_PEERS,
         threads=True,
         reference="ideal",
     ),
@@ -321,7 +325,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
         f"{HTTP_REQUESTS} local HTTP GETs × {_http_server.LATENCY_SECONDS * 1000:.0f} ms, "
         f"{100 // _http_server.ERROR_EVERY} % answer 500, {HTTP_WORKERS} threads",
         HTTP_REQUESTS,
-        ("parmap-io", "tpe", "threadpool", "bare-threads"),
+        THREAD_PEERS,
         threads=True,
         reference="ideal",
     ),
